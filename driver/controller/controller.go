@@ -1,0 +1,198 @@
+// Package controller serves the CSI Controller service: a thin adaptor that
+// validates requests, calls the volume manager and maps errors once.
+package controller
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// Server is the controller service of one node's plugin.
+type Server struct {
+	csi.UnimplementedControllerServer
+	Volumes     *volume.Manager
+	NodeID      string
+	TopologyKey string
+	Log         *logrus.Entry
+}
+
+var _ csi.ControllerServer = (*Server)(nil)
+
+// ControllerGetCapabilities: create/delete, list, capacity and the
+// single-node multi-writer access modes. Not PUBLISH_UNPUBLISH_VOLUME: a
+// local volume needs no attach step.
+func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	var out []*csi.ControllerServiceCapability
+	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	} {
+		out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
+			Rpc: &csi.ControllerServiceCapability_RPC{Type: t}}})
+	}
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: out}, nil
+}
+
+// CreateVolume makes a volume in a pool chosen by the parameters.
+func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "name is missing")
+	}
+	if err := csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.GetVolumeContentSource() != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_content_source is not supported: no snapshots or clones")
+	}
+	if len(req.GetMutableParameters()) > 0 {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "mutable_parameters are not supported")
+	}
+	sel, err := s.Volumes.ParseSelector(req.GetParameters())
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	if !s.reachable(req.GetAccessibilityRequirements()) {
+		return nil, csiutil.Errorf(codes.ResourceExhausted, "accessibility_requirements exclude node %q: its volumes are only accessible there", s.NodeID)
+	}
+	v, err := s.Volumes.Create(ctx, volume.CreateRequest{
+		Name:     req.GetName(),
+		Required: req.GetCapacityRange().GetRequiredBytes(),
+		Limit:    req.GetCapacityRange().GetLimitBytes(),
+		Selector: sel,
+	})
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	return &csi.CreateVolumeResponse{Volume: s.toCSI(v)}, nil
+}
+
+// reachable: with requisite topologies, one must name this node (the
+// preferred list only orders the requisite ones, so it cannot exclude us).
+func (s *Server) reachable(ar *csi.TopologyRequirement) bool {
+	if len(ar.GetRequisite()) == 0 {
+		return true
+	}
+	for _, t := range ar.GetRequisite() {
+		if csiutil.OnNode(t, s.TopologyKey, s.NodeID) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) toCSI(v *volume.Volume) *csi.Volume {
+	return &csi.Volume{
+		VolumeId:           v.ID,
+		CapacityBytes:      v.Capacity,
+		VolumeContext:      v.Context,
+		AccessibleTopology: []*csi.Topology{{Segments: csiutil.Segment(s.TopologyKey, s.NodeID)}},
+	}
+}
+
+// DeleteVolume removes a volume and its data; an unknown ID is OK.
+func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_id is missing")
+	}
+	if err := s.Volumes.Delete(ctx, req.GetVolumeId()); err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// ValidateVolumeCapabilities confirms, echoing the request, when the volume
+// exists and can serve every capability with those parameters and context.
+func (s *Server) ValidateVolumeCapabilities(_ context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_id is missing")
+	}
+	if len(req.GetVolumeCapabilities()) == 0 {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_capabilities are missing")
+	}
+	v, err := s.Volumes.Lookup(req.GetVolumeId())
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	if err := csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+	}
+	if sel, err := s.Volumes.ParseSelector(req.GetParameters()); err != nil || !sel.Match(v.Pool) {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: "parameters do not select this volume's pool " + strconv.Quote(v.Pool.Name)}, nil
+	}
+	for k, want := range v.Context {
+		if got, ok := req.GetVolumeContext()[k]; ok && got != want {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: "volume_context " + k + "=" + strconv.Quote(got) + " does not match the volume's " + strconv.Quote(want)}, nil
+		}
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext:      req.GetVolumeContext(),
+		VolumeCapabilities: req.GetVolumeCapabilities(),
+		Parameters:         req.GetParameters(),
+	}}, nil
+}
+
+// tokenPrefix marks ListVolumes tokens: "next:<first volume ID of the page>".
+// A token names a position, not an index, so deletions between pages never
+// skip a volume.
+const tokenPrefix = "next:"
+
+// ListVolumes pages through every volume in ID order; max_entries 0 means
+// everything in one page.
+func (s *Server) ListVolumes(_ context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
+	if req.GetMaxEntries() < 0 {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "max_entries must not be negative")
+	}
+	start := ""
+	if t := req.GetStartingToken(); t != "" {
+		var ok bool
+		if start, ok = strings.CutPrefix(t, tokenPrefix); !ok || start == "" {
+			return nil, csiutil.Errorf(codes.Aborted, "starting_token %q was not issued by this plugin", t)
+		}
+	}
+	vols := s.Volumes.List()
+	i := 0
+	for i < len(vols) && vols[i].ID < start {
+		i++
+	}
+	resp := &csi.ListVolumesResponse{}
+	for ; i < len(vols); i++ {
+		if n := req.GetMaxEntries(); n > 0 && len(resp.Entries) == int(n) {
+			resp.NextToken = tokenPrefix + vols[i].ID
+			break
+		}
+		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: s.toCSI(vols[i])})
+	}
+	return resp, nil
+}
+
+// GetCapacity answers what a CreateVolume with these parameters and
+// capabilities could still get on this node; 0 (never an error) for what it
+// cannot serve.
+func (s *Server) GetCapacity(_ context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
+	zero := &csi.GetCapacityResponse{MaximumVolumeSize: wrapperspb.Int64(0)}
+	if t := req.GetAccessibleTopology(); t != nil && !csiutil.OnNode(t, s.TopologyKey, s.NodeID) {
+		return zero, nil
+	}
+	for _, c := range req.GetVolumeCapabilities() {
+		if csiutil.CheckCapability(c) != nil {
+			return zero, nil
+		}
+	}
+	sel, err := s.Volumes.ParseSelector(req.GetParameters())
+	if err != nil {
+		return zero, nil
+	}
+	avail, maxVol := s.Volumes.Capacity(sel)
+	return &csi.GetCapacityResponse{AvailableCapacity: avail, MaximumVolumeSize: wrapperspb.Int64(maxVol)}, nil
+}

@@ -1,0 +1,85 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+
+	"github.com/localdisk-csi/localdisk/driver/controller"
+	"github.com/localdisk-csi/localdisk/driver/identity"
+	"github.com/localdisk-csi/localdisk/driver/node"
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// Driver is one running plugin.
+type Driver struct {
+	opts    Options
+	log     *logrus.Entry
+	Volumes *volume.Manager
+}
+
+// New loads the pools file, opens the state and converges it. A bad pools
+// file or unreadable state stops here, naming the bad entry.
+func New(opts Options, log *logrus.Logger) (*Driver, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := pool.Default(opts.StateDir)
+	if opts.ConfigFile != "" {
+		var err error
+		if cfg, err = pool.Load(opts.ConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	entry := log.WithField("component", "localdisk")
+	vols, err := volume.New(opts.StateDir, cfg, entry.WithField("component", "volumes"))
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{opts: opts, log: entry, Volumes: vols}, nil
+}
+
+// Run serves until ctx ends, then stops gracefully (in-flight RPCs finish,
+// up to a grace period) and removes the socket.
+func (d *Driver) Run(ctx context.Context) error {
+	defer d.Volumes.Close()
+	path, _ := SocketPath(d.opts.Endpoint)
+	l, err := listen(path)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.opts.Endpoint, err)
+	}
+	srv := grpc.NewServer(grpc.UnaryInterceptor(interceptor(d.log.WithField("component", "grpc"))))
+	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
+	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
+		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller")})
+	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
+		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode, Log: d.log.WithField("component", "node")})
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	d.log.WithFields(logrus.Fields{"endpoint": d.opts.Endpoint, "node_id": d.opts.NodeID,
+		"driver": d.opts.DriverName, "version": Version, "pools": len(d.Volumes.Pools())}).Info("serving")
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(30 * time.Second):
+			srv.Stop()
+		}
+		err = <-done
+	}
+	os.Remove(path)
+	if isClosed(err) {
+		return nil
+	}
+	return err
+}

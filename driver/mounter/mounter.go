@@ -1,0 +1,170 @@
+// Package mounter is localdisk's thin layer over mount(2): binds made with
+// open_tree(2)+move_mount(2) (a read-only bind is read-only from the moment it
+// is attached), unmounts that never follow a symlink, and a snapshot of
+// /proc/self/mountinfo to answer "what is mounted here, and is it volume V".
+//
+// Paths given here come from the CO (staging and target paths) or from the
+// pools file; volume directories are passed as open directory handles, so a
+// volume ID is never turned into a path.
+package mounter
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// Source identifies what a mount shows: a filesystem (major:minor) and the
+// directory of that filesystem at the mount's root. Two mounts with one
+// Source show the same directory.
+type Source struct {
+	Major, Minor int
+	Root         string
+}
+
+// Within reports whether the mount source s shows dir or a directory below it.
+func (s Source) Within(dir Source) bool {
+	return s.Major == dir.Major && s.Minor == dir.Minor &&
+		(s.Root == dir.Root || strings.HasPrefix(s.Root, strings.TrimSuffix(dir.Root, "/")+"/"))
+}
+
+// SourceOf is the Source of a mountinfo entry.
+func SourceOf(e *mountinfo.Info) Source {
+	return Source{Major: e.Major, Minor: e.Minor, Root: e.Root}
+}
+
+// ReadOnly reports whether the mount itself is read-only.
+func ReadOnly(e *mountinfo.Info) bool {
+	return slices.Contains(strings.Split(e.Options, ","), "ro")
+}
+
+// Table is a snapshot of the mount table, in mount order.
+type Table []*mountinfo.Info
+
+// ReadTable reads /proc/self/mountinfo.
+func ReadTable() (Table, error) {
+	t, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	return t, nil
+}
+
+// At is the topmost mount whose mount point is exactly path (canonical), or nil.
+func (t Table) At(path string) *mountinfo.Info {
+	for i := len(t) - 1; i >= 0; i-- {
+		if t[i].Mountpoint == path {
+			return t[i]
+		}
+	}
+	return nil
+}
+
+// Count is the number of mounts stacked at path.
+func (t Table) Count(path string) int {
+	n := 0
+	for _, e := range t {
+		if e.Mountpoint == path {
+			n++
+		}
+	}
+	return n
+}
+
+// Locate is the Source of the directory at path (canonical): the filesystem
+// of the mount containing it and the directory's path inside that filesystem.
+func (t Table) Locate(path string) (Source, error) {
+	var best *mountinfo.Info
+	for _, e := range t {
+		if within(path, e.Mountpoint) && (best == nil || len(e.Mountpoint) >= len(best.Mountpoint)) {
+			best = e
+		}
+	}
+	if best == nil {
+		return Source{}, fmt.Errorf("no mount contains %s", path)
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(path, best.Mountpoint), "/")
+	root := best.Root
+	if rel != "" {
+		root = strings.TrimSuffix(root, "/") + "/" + rel
+	}
+	return Source{Major: best.Major, Minor: best.Minor, Root: root}, nil
+}
+
+// Uses lists the mounts that show the directory at path (canonical, located
+// as src) or a directory below it, leaving out the mounts that contain path
+// itself: the binds made of a volume.
+func (t Table) Uses(path string, src Source) []*mountinfo.Info {
+	var out []*mountinfo.Info
+	for _, e := range t {
+		if SourceOf(e).Within(src) && !within(path, e.Mountpoint) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// Canonical resolves the symlinks of path's parent directories (which must
+// exist), leaving its last element alone, so it can be compared with mount
+// points in the table. The path must be absolute.
+func Canonical(path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("path %q is not absolute", path)
+	}
+	clean := filepath.Clean(path)
+	if clean == "/" {
+		return "", errors.New("path / cannot be used")
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(clean))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(clean)), nil
+}
+
+// BindDir mounts a clone of the directory open as dir at target (which
+// must exist; a symlink at target is never followed), read-only if ro.
+func BindDir(dir *os.File, target string, ro bool) error {
+	return bind(int(dir.Fd()), "", unix.AT_EMPTY_PATH, target, ro)
+}
+
+// BindPath mounts a clone of the mount or directory at src onto target.
+func BindPath(src, target string, ro bool) error {
+	return bind(unix.AT_FDCWD, src, unix.AT_SYMLINK_NOFOLLOW, target, ro)
+}
+
+func bind(dirfd int, name string, flags uint, target string, ro bool) error {
+	fd, err := unix.OpenTree(dirfd, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|flags)
+	if err != nil {
+		return fmt.Errorf("clone mount for %s: %w", target, err)
+	}
+	defer unix.Close(fd)
+	if ro {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			return fmt.Errorf("make mount for %s read-only: %w", target, err)
+		}
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount at %s: %w", target, err)
+	}
+	return nil
+}
+
+// Unmount removes the topmost mount at path, never following a symlink.
+func Unmount(path string) error {
+	if err := unix.Unmount(path, unix.UMOUNT_NOFOLLOW); err != nil {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
+}

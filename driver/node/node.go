@@ -1,0 +1,291 @@
+// Package node serves the CSI Node service: staging binds the volume's
+// directory at the staging path, publishing binds the staging mount at the
+// target. Every decision about what is mounted where comes from one
+// /proc/self/mountinfo snapshot taken under the volume's and path's locks, so
+// repeated calls stack nothing and conflicting ones fail cleanly.
+package node
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/codes"
+
+	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// Server is the node service.
+type Server struct {
+	csi.UnimplementedNodeServer
+	Volumes     *volume.Manager
+	NodeID      string
+	TopologyKey string
+	// MaxVolumes is reported as max_volumes_per_node (0: no limit).
+	MaxVolumes int64
+	Log        *logrus.Entry
+}
+
+var _ csi.NodeServer = (*Server)(nil)
+
+// maxStack bounds how many stacked mounts an unmount loop removes.
+const maxStack = 16
+
+// NodeGetCapabilities: stage/unstage, stats, volume health, and the
+// single-node multi-writer access modes.
+func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	var out []*csi.NodeServiceCapability
+	for _, t := range []csi.NodeServiceCapability_RPC_Type{
+		csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
+		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+		csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
+		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	} {
+		out = append(out, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{
+			Rpc: &csi.NodeServiceCapability_RPC{Type: t}}})
+	}
+	return &csi.NodeGetCapabilitiesResponse{Capabilities: out}, nil
+}
+
+// NodeGetInfo: the node ID, its topology segment and the volume limit.
+func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{
+		NodeId:             s.NodeID,
+		MaxVolumesPerNode:  s.MaxVolumes,
+		AccessibleTopology: &csi.Topology{Segments: csiutil.Segment(s.TopologyKey, s.NodeID)},
+	}, nil
+}
+
+// NodeStageVolume bind-mounts the volume's directory at the staging path
+// (an existing empty directory, or one it creates).
+func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
+	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
+	if err := required(id, "volume_id", staging, "staging_target_path"); err != nil {
+		return nil, err
+	}
+	if err := csiutil.CheckCapability(req.GetVolumeCapability()); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	staging, err := canonical(staging, "staging_target_path")
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(staging))
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	defer unlock()
+	v, err := s.Volumes.Lookup(id)
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	dir, err := s.Volumes.OpenDir(v)
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	defer dir.Close()
+	t, src, err := snapshot(v)
+	if err != nil {
+		return nil, err
+	}
+	if e := t.At(staging); e != nil {
+		if mounter.SourceOf(e) == src {
+			return &csi.NodeStageVolumeResponse{}, nil
+		}
+		return nil, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging)
+	}
+	if err := makeDir(staging); err != nil {
+		return nil, err
+	}
+	if err := mounter.BindDir(dir, staging, false); err != nil {
+		return nil, csiutil.Errorf(codes.Internal, "stage volume %s: %v", id, err)
+	}
+	return &csi.NodeStageVolumeResponse{}, nil
+}
+
+// NodeUnstageVolume unmounts the staging path and keeps the directory.
+func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
+	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
+	if err := required(id, "volume_id", staging, "staging_target_path"); err != nil {
+		return nil, err
+	}
+	staging, err := mounter.Canonical(staging)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &csi.NodeUnstageVolumeResponse{}, nil
+	} else if err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "staging_target_path: %v", err)
+	}
+	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(staging))
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	defer unlock()
+	if err := unmountAll(staging); err != nil {
+		return nil, err
+	}
+	return &csi.NodeUnstageVolumeResponse{}, nil
+}
+
+// NodePublishVolume bind-mounts the staging mount at the target, which it
+// creates; read-only when asked or when the access mode only reads.
+func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	id, target, staging := req.GetVolumeId(), req.GetTargetPath(), req.GetStagingTargetPath()
+	if err := required(id, "volume_id", target, "target_path", staging, "staging_target_path"); err != nil {
+		return nil, err
+	}
+	c := req.GetVolumeCapability()
+	if err := csiutil.CheckCapability(c); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	ro := req.GetReadonly() || csiutil.ReadOnlyMode(c)
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(target)), 0o750); err != nil {
+		return nil, csiutil.Errorf(codes.Internal, "create the parent of target_path: %v", err)
+	}
+	target, err := canonical(target, "target_path")
+	if err != nil {
+		return nil, err
+	}
+	if staging, err = canonical(staging, "staging_target_path"); err != nil {
+		return nil, err
+	}
+	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(target))
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	defer unlock()
+	v, err := s.Volumes.Lookup(id)
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	t, src, err := snapshot(v)
+	if err != nil {
+		return nil, err
+	}
+	if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
+		return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
+	}
+	if e := t.At(target); e != nil {
+		switch {
+		case mounter.SourceOf(e) != src:
+			return nil, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at target_path %s", target)
+		case mounter.ReadOnly(e) != ro:
+			return nil, csiutil.Errorf(codes.AlreadyExists, "volume %s is published at %s with readonly=%v", id, target, !ro)
+		}
+		return &csi.NodePublishVolumeResponse{}, nil
+	}
+	if c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
+		for _, u := range t.Uses(v.Path(), src) {
+			if u.Mountpoint != staging && u.Mountpoint != target {
+				return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is SINGLE_NODE_SINGLE_WRITER and already published at %s", id, u.Mountpoint)
+			}
+		}
+	}
+	if err := makeDir(target); err != nil {
+		return nil, err
+	}
+	if err := mounter.BindPath(staging, target, ro); err != nil {
+		return nil, csiutil.Errorf(codes.Internal, "publish volume %s: %v", id, err)
+	}
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// NodeUnpublishVolume unmounts the target (whatever volume it shows) and
+// removes it. It never removes a target that still has something mounted or
+// still holds files: it fails instead, so no data is ever deleted through it.
+func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	id, target := req.GetVolumeId(), req.GetTargetPath()
+	if err := required(id, "volume_id", target, "target_path"); err != nil {
+		return nil, err
+	}
+	target, err := mounter.Canonical(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &csi.NodeUnpublishVolumeResponse{}, nil
+	} else if err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "target_path: %v", err)
+	}
+	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(target))
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	defer unlock()
+	if err := unmountAll(target); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
+	}
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// required checks that each named value (pairs of value, field name) is set.
+func required(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i] == "" {
+			return csiutil.Errorf(codes.InvalidArgument, "%s is missing", pairs[i+1])
+		}
+	}
+	return nil
+}
+
+func canonical(p, field string) (string, error) {
+	c, err := mounter.Canonical(p)
+	if err != nil {
+		return "", csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
+	}
+	return c, nil
+}
+
+// snapshot reads the mount table and locates the volume's directory in it.
+func snapshot(v *volume.Volume) (mounter.Table, mounter.Source, error) {
+	t, err := mounter.ReadTable()
+	if err != nil {
+		return nil, mounter.Source{}, csiutil.Errorf(codes.Internal, "%v", err)
+	}
+	src, err := t.Locate(v.Path())
+	if err != nil {
+		return nil, mounter.Source{}, csiutil.Errorf(codes.Internal, "%v", err)
+	}
+	return t, src, nil
+}
+
+// makeDir makes a mount point directory, accepting an existing directory but
+// never a symlink or another kind of file.
+func makeDir(p string) error {
+	if err := os.Mkdir(p, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return csiutil.Errorf(codes.Internal, "create %s: %v", p, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return csiutil.Errorf(codes.Internal, "%v", err)
+	}
+	if !fi.IsDir() {
+		return csiutil.Errorf(codes.FailedPrecondition, "%s exists and is not a directory (%s)", p, fi.Mode().Type())
+	}
+	return nil
+}
+
+// unmountAll removes every mount stacked at p, re-reading the table after
+// each, and fails if one stays.
+func unmountAll(p string) error {
+	for i := 0; ; i++ {
+		t, err := mounter.ReadTable()
+		if err != nil {
+			return csiutil.Errorf(codes.Internal, "%v", err)
+		}
+		if t.At(p) == nil {
+			return nil
+		}
+		if i == maxStack {
+			return csiutil.Errorf(codes.Internal, "%s still has %d mounts after %d unmounts", p, t.Count(p), maxStack)
+		}
+		if err := mounter.Unmount(p); err != nil {
+			return csiutil.Errorf(codes.Internal, "%v", err)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+
+	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// NodeGetVolumeStats reports bytes and inodes at a path where the volume is
+// mounted (its target or staging path); NotFound for an unknown volume or a
+// path that does not show it.
+func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
+	id, p := req.GetVolumeId(), req.GetVolumePath()
+	if err := required(id, "volume_id", p, "volume_path"); err != nil {
+		return nil, err
+	}
+	v, err := s.Volumes.Lookup(id)
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	p, err = mounter.Canonical(p)
+	if err != nil {
+		return nil, csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
+	}
+	t, src, err := snapshot(v)
+	if err != nil {
+		return nil, err
+	}
+	if e := t.At(p); e == nil || !mounter.SourceOf(e).Within(src) {
+		return nil, csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", id, p)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, csiutil.Errorf(codes.NotFound, "volume_path %s: %v", p, err)
+		}
+		return nil, csiutil.Errorf(codes.Internal, "statfs %s: %v", p, err)
+	}
+	bs := st.Bsize
+	return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{
+		{Unit: csi.VolumeUsage_BYTES, Total: int64(st.Blocks) * bs, Available: int64(st.Bavail) * bs, Used: int64(st.Blocks-st.Bfree) * bs},
+		{Unit: csi.VolumeUsage_INODES, Total: int64(st.Files), Available: int64(st.Ffree), Used: int64(st.Files - st.Ffree)},
+	}}, nil
+}
+
+// NodeGetVolumeHealth reports a volume INACCESSIBLE when its pool or disk is
+// missing, its directory gone, or the pool no longer the recorded one.
+func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
+	id := req.GetVolumeId()
+	if err := required(id, "volume_id"); err != nil {
+		return nil, err
+	}
+	h := &csi.VolumeHealth{VolumeId: id}
+	v, err := s.Volumes.Lookup(id)
+	if errors.Is(err, volume.ErrNotFound) {
+		return nil, csiutil.ToStatus(err)
+	}
+	if err == nil {
+		var f interface{ Close() error }
+		if f, err = s.Volumes.OpenDir(v); err == nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
+			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: "PoolUnavailable", Message: err.Error()})
+	}
+	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
+}

@@ -1,0 +1,84 @@
+// Package driver wires localdisk together: options, the volume manager and
+// the gRPC server that serves the CSI Identity, Controller and Node services
+// on one unix socket.
+package driver
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Version is set at build time with -ldflags "-X .../driver.Version=v1.2.3".
+var Version = "dev"
+
+// Defaults.
+const (
+	DefaultDriverName  = "localdisk.csi.io"
+	DefaultStateDir    = "/var/lib/localdisk"
+	TopologyKey        = "topology.localdisk.csi.io/node"
+	envEndpoint        = "CSI_ENDPOINT"
+	envMesosAgentID    = "MESOS_AGENT_ID"
+	maxDriverNameBytes = 63
+)
+
+// Options configure one plugin instance.
+type Options struct {
+	// Endpoint is unix:///ABS/PATH (default $CSI_ENDPOINT).
+	Endpoint string
+	// NodeID names this node (default $MESOS_AGENT_ID, else the hostname).
+	NodeID string
+	// StateDir holds the volume records (default /var/lib/localdisk).
+	StateDir string
+	// ConfigFile is the pools file; empty: one ROOT pool under StateDir.
+	ConfigFile string
+	// DriverName is the CSI plugin name.
+	DriverName string
+	// MaxVolumesPerNode is reported by NodeGetInfo (0: no limit).
+	MaxVolumesPerNode int64
+}
+
+// AddFlags registers the options' flags.
+func (o *Options) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Endpoint, "endpoint", os.Getenv(envEndpoint), "CSI endpoint, unix:///ABS/PATH (default $"+envEndpoint+")")
+	fs.StringVar(&o.NodeID, "node-id", "", "node ID (default $"+envMesosAgentID+", else the hostname)")
+	fs.StringVar(&o.StateDir, "state-dir", DefaultStateDir, "directory of the volume records")
+	fs.StringVar(&o.ConfigFile, "config", "", "pools file (YAML or JSON); default: one ROOT pool under the state dir")
+	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
+	fs.Int64Var(&o.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported to the CO (0: no limit)")
+}
+
+var driverNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$`)
+
+// Validate fills defaults from the environment and checks the options.
+func (o *Options) Validate() error {
+	if o.NodeID == "" {
+		o.NodeID = os.Getenv(envMesosAgentID)
+	}
+	if o.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node-id not given and no hostname: %w", err)
+		}
+		o.NodeID = h
+	}
+	if o.Endpoint == "" {
+		return errors.New("--endpoint (or $" + envEndpoint + ") is required")
+	}
+	if _, err := SocketPath(o.Endpoint); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(o.StateDir) {
+		return fmt.Errorf("--state-dir %q must be an absolute path", o.StateDir)
+	}
+	if len(o.DriverName) > maxDriverNameBytes || !driverNameRE.MatchString(o.DriverName) {
+		return fmt.Errorf("--driver-name %q is not a valid CSI driver name", o.DriverName)
+	}
+	if o.MaxVolumesPerNode < 0 {
+		return errors.New("--max-volumes-per-node must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package pool
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+)
+
+// DefaultVolumeSize is the size of a ROOT or PATH volume whose request names
+// no capacity at all.
+const DefaultVolumeSize = 1 << 30
+
+// Pool is a configured pool at run time: its capacity and what is charged
+// against it. Charging happens only under the pool's short accounting mutex,
+// together with the state write that makes the charge durable.
+type Pool struct {
+	Spec
+	// Capacity is what the pool may hand out, whole MiB (ROOT and PATH).
+	Capacity int64
+	// Disks are the MOUNT pool's disks, sorted by size then ID.
+	Disks []*Disk
+
+	mu        sync.Mutex
+	allocated int64
+	claimed   map[string]bool // disk ID -> claimed by a volume record
+}
+
+// Disk is one whole disk of a MOUNT pool.
+type Disk struct {
+	// ID is the volume ID of the disk (DiskID).
+	ID string
+	// Path is the disk's mount root.
+	Path string
+	// Size is the filesystem's size, whole MiB.
+	Size int64
+}
+
+// New makes a pool; capacity is the ROOT/PATH capacity in bytes (rounded
+// down to MiB), disks the measured MOUNT disks.
+func New(spec Spec, capacity int64, disks []*Disk) *Pool {
+	p := &Pool{Spec: spec, Capacity: FloorMiB(max(capacity, 0)), claimed: map[string]bool{}}
+	p.Disks = append(p.Disks, disks...)
+	sort.Slice(p.Disks, func(i, j int) bool {
+		a, b := p.Disks[i], p.Disks[j]
+		return a.Size < b.Size || a.Size == b.Size && a.ID < b.ID
+	})
+	return p
+}
+
+// Disk returns the pool's disk with that volume ID.
+func (p *Pool) Disk(id string) *Disk {
+	for _, d := range p.Disks {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+// DirVolumeSize is the capacity a ROOT or PATH volume gets for a request:
+// required rounded up to whole MiB, never above limit (0: no limit); with no
+// required bytes, DefaultVolumeSize capped by the limit rounded down.
+func DirVolumeSize(required, limit int64) (int64, error) {
+	if err := CheckRange(required, limit); err != nil {
+		return 0, err
+	}
+	size := int64(DefaultVolumeSize)
+	if required > 0 {
+		var ok bool
+		if size, ok = CeilMiB(required); !ok {
+			return 0, fmt.Errorf("%w: %d bytes is too large", ErrOutOfRange, required)
+		}
+	}
+	if limit > 0 && size > limit {
+		if required > 0 {
+			return 0, fmt.Errorf("%w: no whole MiB between %d and %d bytes", ErrOutOfRange, required, limit)
+		}
+		if size = FloorMiB(limit); size == 0 {
+			return 0, fmt.Errorf("%w: limit %d bytes is below 1 MiB", ErrOutOfRange, limit)
+		}
+	}
+	return size, nil
+}
+
+// CheckRange rejects negative and inverted capacity ranges.
+func CheckRange(required, limit int64) error {
+	if required < 0 || limit < 0 {
+		return fmt.Errorf("%w: required_bytes and limit_bytes must not be negative", ErrInvalidRange)
+	}
+	if limit > 0 && required > limit {
+		return fmt.Errorf("%w: required_bytes %d is above limit_bytes %d", ErrInvalidRange, required, limit)
+	}
+	return nil
+}
+
+// Fits reports whether a disk of this size satisfies the range.
+func Fits(size, required, limit int64) bool {
+	return size >= required && (limit == 0 || size <= limit)
+}
+
+// Usage is a snapshot of a pool's accounting.
+type Usage struct {
+	Capacity, Allocated, Free int64
+	// MaxVolume is the largest volume that could be created now.
+	MaxVolume int64
+	// FreeDisks counts unclaimed MOUNT disks.
+	FreeDisks int
+}
+
+// Usage reports the pool's accounting. usable filters MOUNT disks that can be
+// handed out now (mounted and healthy); nil means all.
+func (p *Pool) Usage(usable func(*Disk) bool) Usage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.Kind.Directory() {
+		free := max(p.Capacity-p.allocated, 0)
+		return Usage{Capacity: p.Capacity, Allocated: p.allocated, Free: free, MaxVolume: free}
+	}
+	var u Usage
+	for _, d := range p.Disks {
+		u.Capacity += d.Size
+		if p.claimed[d.ID] {
+			u.Allocated += d.Size
+		} else if usable == nil || usable(d) {
+			u.Free += d.Size
+			u.FreeDisks++
+			u.MaxVolume = max(u.MaxVolume, d.Size)
+		}
+	}
+	return u
+}
+
+// Reserve charges size bytes to a ROOT or PATH pool, calling write (the
+// durable record of the charge) under the accounting mutex; nothing is charged
+// when write fails. ErrOutOfRange: the pool could never hold size;
+// ErrInsufficientCapacity: not now.
+func (p *Pool) Reserve(size int64, write func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if size > p.Capacity {
+		return fmt.Errorf("%w: pool %q: requested %d bytes, capacity %d", ErrOutOfRange, p.Name, size, p.Capacity)
+	}
+	if free := p.Capacity - p.allocated; size > free {
+		return fmt.Errorf("%w: pool %q: requested %d bytes, %d free", ErrInsufficientCapacity, p.Name, size, max(free, 0))
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	p.allocated += size
+	return nil
+}
+
+// Release undoes a charge after write (the record's removal) succeeds.
+func (p *Pool) Release(size int64, write func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := write(); err != nil {
+		return err
+	}
+	p.allocated -= size
+	return nil
+}
+
+// Charge counts an existing record at start-up. It never fails: a pool shrunk
+// below what its volumes hold keeps serving them and reports no free room.
+func (p *Pool) Charge(size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.allocated > math.MaxInt64-size {
+		p.allocated = math.MaxInt64
+		return
+	}
+	p.allocated += size
+}
+
+// ClaimDisk picks the smallest free usable disk whose size fits the range and
+// calls write for it under the accounting mutex; the disk is claimed only if
+// write succeeds. ErrOutOfRange: no disk of the pool could ever fit.
+func (p *Pool) ClaimDisk(required, limit int64, usable func(*Disk) bool, write func(*Disk) error) (*Disk, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	anyFits := false
+	for _, d := range p.Disks {
+		if !Fits(d.Size, required, limit) {
+			continue
+		}
+		anyFits = true
+		if p.claimed[d.ID] || (usable != nil && !usable(d)) {
+			continue
+		}
+		if err := write(d); err != nil {
+			return nil, err
+		}
+		p.claimed[d.ID] = true
+		return d, nil
+	}
+	if !anyFits {
+		return nil, fmt.Errorf("%w: pool %q has no disk between %d and %d bytes", ErrOutOfRange, p.Name, required, limit)
+	}
+	return nil, fmt.Errorf("%w: pool %q: no free disk between %d and %d bytes", ErrInsufficientCapacity, p.Name, required, limit)
+}
+
+// SetClaimed marks a disk claimed or free after write succeeds (start-up
+// passes a nil write).
+func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if write != nil {
+		if err := write(); err != nil {
+			return err
+		}
+	}
+	if claimed {
+		p.claimed[id] = true
+	} else {
+		delete(p.claimed, id)
+	}
+	return nil
+}
+
+// Claimed reports whether a disk is claimed by a volume record.
+func (p *Pool) Claimed(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.claimed[id]
+}

@@ -1,0 +1,240 @@
+// Package state keeps localdisk's crash-safe per-volume records: one JSON file
+// per volume under <state-dir>/volumes, each replaced atomically (temp file,
+// fsync, rename, fsync of the directory), so that a crash at any point leaves
+// either the old or the new record, never a torn one. There is no whole-state
+// rewrite: an operation writes only its own volume's record.
+//
+// The Store does no locking of its own: callers serialise writes to one
+// record (per-volume locks); writes to different records may run in parallel.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// Phase is where a volume is in its life.
+type Phase string
+
+// The phases of a record.
+const (
+	// Creating: capacity is reserved; the directory may not exist yet.
+	Creating Phase = "creating"
+	// Ready: the volume exists and may be published.
+	Ready Phase = "ready"
+	// Deleting: the volume is being removed; capacity stays charged until the
+	// record is dropped.
+	Deleting Phase = "deleting"
+)
+
+// Version is the record format version written into every record.
+const Version = 1
+
+// Record is one volume's durable state.
+type Record struct {
+	Version int `json:"version"`
+	// ID is the CSI volume ID.
+	ID string `json:"id"`
+	// Name is the CO's name for the volume (opaque; never used as a path).
+	Name string `json:"name"`
+	// Pool and Kind locate the volume.
+	Pool string `json:"pool"`
+	Kind string `json:"kind"`
+	// Capacity is the volume's size in bytes (whole MiB).
+	Capacity int64 `json:"capacity"`
+	// Phase is the volume's phase.
+	Phase Phase `json:"phase"`
+	// Context is the volume_context returned by CreateVolume and ListVolumes.
+	Context map[string]string `json:"context,omitempty"`
+	// ProjectID is the quota project of a ROOT/PATH volume (0: none).
+	ProjectID uint32 `json:"projectID,omitempty"`
+}
+
+// ErrNotFound: no record for that ID.
+var ErrNotFound = errors.New("record not found")
+
+// IDPattern is the shape of every volume ID localdisk makes.
+var IDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
+
+// ValidID reports whether id can be a localdisk volume ID, and so a record
+// file name.
+func ValidID(id string) bool { return IDPattern.MatchString(id) }
+
+const (
+	dirName   = "volumes"
+	suffix    = ".json"
+	tmpPrefix = ".tmp-"
+)
+
+// Store is the directory of records.
+type Store struct {
+	root *os.Root // <state-dir>/volumes
+	dir  *os.File // the same directory, for fsync
+}
+
+// Open opens (creating, mode 0700) <stateDir>/volumes.
+func Open(stateDir string) (*Store, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	sr, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	if err := sr.Mkdir(dirName, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	root, err := sr.OpenRoot(dirName)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	return &Store{root: root, dir: dir}, nil
+}
+
+// Close releases the store's directory handles.
+func (s *Store) Close() error {
+	s.dir.Close()
+	return s.root.Close()
+}
+
+// Put writes r durably, replacing any earlier record of the same ID. When it
+// returns an error the old record (or its absence) is intact.
+func (s *Store) Put(r *Record) error {
+	if !ValidID(r.ID) {
+		return fmt.Errorf("record: invalid volume ID %q", r.ID)
+	}
+	r.Version = Version
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := tmpPrefix + r.ID + suffix
+	if err := s.writeSync(tmp, data); err != nil {
+		s.root.Remove(tmp)
+		return fmt.Errorf("write record %s: %w", r.ID, err)
+	}
+	if err := s.root.Rename(tmp, r.ID+suffix); err != nil {
+		s.root.Remove(tmp)
+		return fmt.Errorf("write record %s: %w", r.ID, err)
+	}
+	if err := s.dir.Sync(); err != nil {
+		return fmt.Errorf("write record %s: sync directory: %w", r.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) writeSync(name string, data []byte) error {
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Delete removes the record of id durably. It is not an error when there is
+// no such record.
+func (s *Store) Delete(id string) error {
+	if !ValidID(id) {
+		return nil
+	}
+	if err := s.root.Remove(id + suffix); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("delete record %s: %w", id, err)
+	}
+	if err := s.dir.Sync(); err != nil {
+		return fmt.Errorf("delete record %s: sync directory: %w", id, err)
+	}
+	return nil
+}
+
+// LoadError names a record that could not be read.
+type LoadError struct {
+	File string
+	Err  error
+}
+
+func (e *LoadError) Error() string { return fmt.Sprintf("volume record %s: %v", e.File, e.Err) }
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Load reads every record. Temp files left by a crash mid-write are removed
+// (their rename never happened, so the previous record is the truth). A
+// record that cannot be parsed is returned in bad, never silently dropped.
+func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
+	entries, err := fs.ReadDir(s.root.FS(), ".")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			if err := s.root.Remove(name); err != nil {
+				return nil, nil, fmt.Errorf("remove stale temp record %s: %w", name, err)
+			}
+			continue
+		}
+		id, ok := strings.CutSuffix(name, suffix)
+		if !ok || !ValidID(id) || !e.Type().IsRegular() {
+			bad = append(bad, &LoadError{File: name, Err: errors.New("not a volume record")})
+			continue
+		}
+		r, err := s.read(name)
+		if err == nil && r.ID != id {
+			err = fmt.Errorf("record names volume %q", r.ID)
+		}
+		if err != nil {
+			bad = append(bad, &LoadError{File: name, Err: err})
+			continue
+		}
+		records = append(records, r)
+	}
+	return records, bad, nil
+}
+
+func (s *Store) read(name string) (*Record, error) {
+	data, err := s.root.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("corrupt: %w", err)
+	}
+	if r.Version != Version {
+		return nil, fmt.Errorf("unsupported record version %d", r.Version)
+	}
+	switch r.Phase {
+	case Creating, Ready, Deleting:
+	default:
+		return nil, fmt.Errorf("unknown phase %q", r.Phase)
+	}
+	if r.Name == "" || r.Pool == "" || r.Capacity < 0 {
+		return nil, errors.New("corrupt: missing name, pool or capacity")
+	}
+	return &r, nil
+}

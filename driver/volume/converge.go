@@ -1,0 +1,110 @@
+package volume
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// converge indexes the records loaded at start-up, charges them to their
+// pools, and finishes or rolls back what a crash left half-done: a
+// `creating` directory volume is rolled back (it was never handed out), a
+// `deleting` one is deleted. Nothing is done in an unhealthy pool.
+func (m *Manager) converge(recs []*state.Record) {
+	for _, r := range recs {
+		m.index(r)
+		p := m.pools[r.Pool]
+		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool})
+		switch {
+		case p == nil:
+			log.Warn("volume's pool is no longer configured; the volume is kept but cannot be used")
+		case p.Kind.Directory():
+			p.Charge(r.Capacity)
+		case p.Disk(r.ID) == nil:
+			log.Warn("volume's disk is no longer configured; the volume is kept but cannot be used")
+		default:
+			_ = p.SetClaimed(r.ID, true, nil)
+		}
+	}
+	for _, r := range recs {
+		p := m.pools[r.Pool]
+		if p == nil || r.Phase == state.Ready {
+			continue
+		}
+		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool, "phase": r.Phase})
+		var err error
+		switch {
+		case r.Phase == state.Deleting:
+			if err = m.checkUnused(p, r.ID); err == nil {
+				err = m.finishDelete(p, r)
+			}
+		case !p.Kind.Directory(): // a MOUNT claim has nothing to make
+			ready := *r
+			ready.Phase = state.Ready
+			err = m.put(&ready)
+		default:
+			err = m.rollbackCreate(p, r)
+		}
+		if err != nil {
+			log.WithError(err).Warn("could not converge half-done volume; left as is")
+		} else {
+			log.Info("converged half-done volume")
+		}
+	}
+	for _, p := range m.order {
+		m.sweepTrash(p)
+		if u := p.Usage(nil); p.Kind.Directory() && u.Allocated > u.Capacity {
+			m.log.WithFields(logrus.Fields{"pool": p.Name, "capacity": u.Capacity, "allocated": u.Allocated}).
+				Warn("pool is smaller than what its volumes hold: every volume is kept and served, but no new volume fits until it grows")
+		}
+	}
+}
+
+// rollbackCreate undoes a `creating` record: its directory was never handed
+// out, so it is empty. A non-empty one is kept and promoted instead.
+func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
+	root, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	err = root.Remove(path.Join(volumesDir, r.ID))
+	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		_, err = m.finishCreate(root, p, r)
+		return err
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return p.Release(r.Capacity, func() error { return m.drop(r) })
+}
+
+// sweepTrash removes what a crash left in a healthy pool's trash without a
+// `deleting` record to finish it.
+func (m *Manager) sweepTrash(p *Pool) {
+	if !p.Kind.Directory() {
+		return
+	}
+	root, err := p.open()
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	entries, err := fs.ReadDir(root.FS(), trashDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if r := m.record(e.Name()); r != nil && r.Phase == state.Deleting {
+			continue // its record's convergence failed; keep it charged
+		}
+		if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
+			m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// CreateRequest is a validated CreateVolume.
+type CreateRequest struct {
+	Name            string
+	Required, Limit int64
+	Selector        Selector
+}
+
+// Create makes the volume or returns the one already made under that name
+// with compatible arguments (ErrAlreadyExists otherwise). It picks the first
+// selected pool with room, ROOT first. Errors: pool.ErrInsufficientCapacity
+// when a selected pool could hold the volume but has no room now,
+// pool.ErrOutOfRange when none ever could.
+//
+// Order of effects, for crash safety: record `creating` with the capacity
+// charged, make the directory, record `ready`. A crash leaves a `creating`
+// record that the retried call (same name, same ID) or start-up finishes.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error) {
+	if err := pool.CheckRange(req.Required, req.Limit); err != nil {
+		return nil, err
+	}
+	unlock, err := m.Lock(ctx, NameKey(req.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if r := m.recordByName(req.Name); r != nil {
+		return m.resume(ctx, r, req)
+	}
+	cands := m.candidates(req.Selector)
+	exhausted := len(cands) == 0
+	var last error = fmt.Errorf("%w: no pool of kind %s", pool.ErrInsufficientCapacity, req.Selector.Kind)
+	for _, p := range cands {
+		var v *Volume
+		if p.Kind.Directory() {
+			v, err = m.createDir(ctx, p, req)
+		} else {
+			v, err = m.claimDisk(p, req)
+		}
+		switch {
+		case err == nil:
+			return v, nil
+		case errors.Is(err, pool.ErrInsufficientCapacity), errors.Is(err, ErrUnhealthy):
+			exhausted = true
+		case !errors.Is(err, pool.ErrOutOfRange):
+			return nil, err
+		}
+		last = err
+	}
+	if exhausted && !errors.Is(last, pool.ErrInsufficientCapacity) {
+		return nil, fmt.Errorf("%w: %v", pool.ErrInsufficientCapacity, last)
+	}
+	return nil, last
+}
+
+// resume answers a CreateVolume for a name that already has a record.
+func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest) (*Volume, error) {
+	p := m.pools[r.Pool]
+	switch {
+	case r.Phase == state.Deleting:
+		return nil, fmt.Errorf("%w: volume %s (name %q) is being deleted", ErrBusy, r.ID, r.Name)
+	case p == nil:
+		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
+	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit):
+		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
+	case r.Phase == state.Creating:
+		unlock, err := m.Lock(ctx, IDKey(r.ID))
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		root, err := p.open()
+		if err != nil {
+			return nil, err
+		}
+		defer root.Close()
+		return m.finishCreate(root, p, r)
+	}
+	return m.volumeOf(r), nil
+}
+
+// createDir makes a ROOT or PATH volume.
+func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*Volume, error) {
+	size, err := pool.DirVolumeSize(req.Required, req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	root, err := p.open()
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	id := dirVolumeID(p, req.Name)
+	unlock, err := m.Lock(ctx, IDKey(id))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if other := m.record(id); other != nil {
+		return nil, fmt.Errorf("volume ID %s of name %q collides with name %q", id, req.Name, other.Name)
+	}
+	rec := &state.Record{ID: id, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
+		Capacity: size, Phase: state.Creating, Context: contextOf(p)}
+	if err := p.Reserve(size, func() error { return m.put(rec) }); err != nil {
+		return nil, err
+	}
+	return m.finishCreate(root, p, rec)
+}
+
+// finishCreate makes the directory of a `creating` record and marks it
+// ready; if the directory cannot be made, the reservation is rolled back.
+func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volume, error) {
+	dir := path.Join(volumesDir, rec.ID)
+	err := root.Mkdir(dir, volumeMode)
+	if errors.Is(err, fs.ErrExist) {
+		var fi fs.FileInfo
+		if fi, err = root.Lstat(dir); err == nil && !fi.IsDir() {
+			err = fmt.Errorf("%s exists and is not a directory", dir)
+		}
+	}
+	if err == nil {
+		err = root.Chmod(dir, volumeMode) // Mkdir's mode is masked by umask
+	}
+	if err != nil {
+		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
+		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
+			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
+		}
+		return nil, err
+	}
+	ready := *rec
+	ready.Phase = state.Ready
+	if err := m.put(&ready); err != nil {
+		return nil, err // the `creating` record stays; a retry finishes
+	}
+	return m.volumeOf(&ready), nil
+}
+
+// claimDisk hands out the smallest free disk of a MOUNT pool that fits. Its
+// existing data is kept.
+func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
+	var rec *state.Record
+	_, err := p.ClaimDisk(req.Required, req.Limit, diskUsable, func(d *pool.Disk) error {
+		if m.record(d.ID) != nil {
+			return fmt.Errorf("disk %s has a record but is not claimed", d.ID)
+		}
+		rec = &state.Record{ID: d.ID, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
+			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p)}
+		return m.put(rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m.volumeOf(rec), nil
+}

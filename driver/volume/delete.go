@@ -1,0 +1,163 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// lostFound is kept (emptied) when a MOUNT disk is wiped: ext4's fsck wants it.
+const lostFound = "lost+found"
+
+// Delete removes a volume and its data. An unknown ID is not an error. A
+// volume still mounted anywhere is ErrInUse; one whose pool is missing is
+// ErrUnhealthy, and nothing is removed.
+//
+// Order of effects: record `deleting` (capacity stays charged), move the
+// directory to the pool's trash and remove it (MOUNT: wipe the disk), drop
+// the record. A crash leaves a `deleting` record that start-up or the
+// retried call finishes.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	unlock, err := m.Lock(ctx, IDKey(id))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	r := m.record(id)
+	if r == nil {
+		if v := m.unclaimedDisk(id); v != nil {
+			return m.wipeUnclaimed(v)
+		}
+		return nil
+	}
+	p := m.pools[r.Pool]
+	if p == nil {
+		return fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, id, r.Pool)
+	}
+	if err := m.checkUnused(p, id); err != nil {
+		return err
+	}
+	if r.Phase != state.Deleting {
+		r.Phase = state.Deleting
+		if err := m.put(r); err != nil {
+			return err
+		}
+	}
+	return m.finishDelete(p, r)
+}
+
+// checkUnused fails with ErrInUse while the volume's directory is bind
+// mounted anywhere, or something is mounted inside it.
+func (m *Manager) checkUnused(p *Pool, id string) error {
+	t, err := mounter.ReadTable()
+	if err != nil {
+		return err
+	}
+	dir := p.volumePath(id)
+	src, err := t.Locate(dir)
+	if err != nil {
+		return err
+	}
+	if uses := t.Uses(dir, src); len(uses) > 0 {
+		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, uses[0].Mountpoint)
+	}
+	for _, e := range t {
+		if strings.HasPrefix(e.Mountpoint, dir+"/") {
+			return fmt.Errorf("%w: %s is mounted inside volume %s", ErrInUse, e.Mountpoint, id)
+		}
+	}
+	return nil
+}
+
+// finishDelete removes the data of a `deleting` record and drops it.
+func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
+	if !p.Kind.Directory() {
+		d := p.Disk(r.ID)
+		if d == nil {
+			return fmt.Errorf("%w: disk %s is no longer configured", ErrUnhealthy, r.ID)
+		}
+		if err := wipeDisk(d.Path); err != nil {
+			return err
+		}
+		return p.SetClaimed(r.ID, false, func() error { return m.drop(r) })
+	}
+	root, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	trash := path.Join(trashDir, r.ID)
+	if err := root.Rename(path.Join(volumesDir, r.ID), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete volume %s: %w", r.ID, err)
+	}
+	if err := root.RemoveAll(trash); err != nil {
+		return fmt.Errorf("delete volume %s: %w", r.ID, err)
+	}
+	return p.Release(r.Capacity, func() error { return m.drop(r) })
+}
+
+// wipeUnclaimed wipes a disk listed as a pre-existing volume (Mesos
+// DESTROY_DISK of a pre-existing disk). The disk stays listed.
+func (m *Manager) wipeUnclaimed(v *Volume) error {
+	p := v.Pool
+	if err := m.checkUnused(p, v.ID); err != nil {
+		return err
+	}
+	// Hold the disk as claimed while wiping so CreateVolume cannot take it.
+	if err := p.SetClaimed(v.ID, true, nil); err != nil {
+		return err
+	}
+	defer p.SetClaimed(v.ID, false, nil)
+	return wipeDisk(p.Disk(v.ID).Path)
+}
+
+// wipeDisk removes everything on a MOUNT disk, never following a symlink out
+// of it, and only while it is really mounted there.
+func wipeDisk(dir string) error {
+	if !mountRoot(dir) {
+		return fmt.Errorf("%w: disk %s is not mounted; nothing wiped", ErrUnhealthy, dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("wipe %s: %w", dir, err)
+	}
+	defer root.Close()
+	if err := emptyDir(root, lostFound); err != nil {
+		return fmt.Errorf("wipe %s: %w", dir, err)
+	}
+	return nil
+}
+
+// emptyDir removes every entry of root except keep, which is emptied if it
+// is a directory.
+func emptyDir(root *os.Root, keep string) error {
+	entries, err := fs.ReadDir(root.FS(), ".")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == keep && e.IsDir() {
+			sub, err := root.OpenRoot(keep)
+			if err != nil {
+				return err
+			}
+			err = emptyDir(sub, "")
+			sub.Close()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := root.RemoveAll(e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

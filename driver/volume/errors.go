@@ -1,0 +1,27 @@
+// Package volume is localdisk's volume manager: it ties the pools, the
+// crash-safe records and the per-volume locks together and implements the
+// life of a volume (create, delete, list, capacity) and the start-up
+// convergence that finishes or rolls back what a crash left half-done.
+//
+// It knows nothing of gRPC: errors are the sentinels below (and those of
+// package pool), mapped to codes by driver/csierr.
+package volume
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrInvalid: a request argument is malformed (unknown parameter, unknown
+	// pool, unsupported capability).
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNotFound: no such volume.
+	ErrNotFound = errors.New("volume not found")
+	// ErrAlreadyExists: the name is taken by a volume with other arguments.
+	ErrAlreadyExists = errors.New("volume already exists with other arguments")
+	// ErrInUse: the volume is still mounted somewhere.
+	ErrInUse = errors.New("volume in use")
+	// ErrUnhealthy: the volume's pool or disk is missing or not the recorded one.
+	ErrUnhealthy = errors.New("pool unhealthy")
+	// ErrBusy: another operation on the volume is under way; retry later.
+	ErrBusy = errors.New("operation pending for volume")
+)

@@ -1,0 +1,265 @@
+package volume
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/localdisk-csi/localdisk/driver/keylock"
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// Volume is what the CSI services see of a volume.
+type Volume struct {
+	ID       string
+	Name     string // empty for an unclaimed MOUNT disk
+	Pool     *Pool
+	Capacity int64
+	Context  map[string]string
+	// Claimed is false for a MOUNT disk listed as a pre-existing disk.
+	Claimed bool
+}
+
+// Path is the canonical path of the volume's directory (for comparisons
+// with the mount table).
+func (v *Volume) Path() string { return v.Pool.volumePath(v.ID) }
+
+// Manager owns the pools, the records and the locks.
+type Manager struct {
+	log       *logrus.Entry
+	store     *state.Store
+	stateRoot *os.Root
+	pools     map[string]*Pool
+	order     []*Pool // configuration order
+
+	// Locks are taken name before ID before path; node operations take ID
+	// and path keys. No lock here is held across another RPC's wait.
+	Locks keylock.Locks
+
+	mu      sync.RWMutex             // guards the in-memory index only
+	records map[string]*state.Record // by ID
+	names   map[string]string        // name -> ID
+}
+
+// New opens the state directory, loads every record, initialises the pools
+// and converges what a crash left half-done. A record that cannot be read
+// stops start-up with its name: the plugin never starts empty over data.
+func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error) {
+	store, err := state.Open(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
+	}
+	m := &Manager{log: log, store: store, pools: map[string]*Pool{},
+		records: map[string]*state.Record{}, names: map[string]string{}}
+	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
+		return nil, err
+	}
+	if err := m.stateRoot.Mkdir(poolsDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	recs, bad, err := store.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load records: %w", err)
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("refusing to start over unreadable state: %w", errors.Join(toErrs(bad)...))
+	}
+	inPool := map[string]bool{}
+	for _, r := range recs {
+		inPool[r.Pool] = true
+	}
+	for _, spec := range cfg.Pools {
+		p, err := m.initPool(spec, inPool[spec.Name])
+		if err != nil {
+			return nil, err
+		}
+		m.pools[p.Name] = p
+		m.order = append(m.order, p)
+	}
+	m.converge(recs)
+	return m, nil
+}
+
+func toErrs(bad []*state.LoadError) []error {
+	out := make([]error, len(bad))
+	for i, b := range bad {
+		out[i] = b
+	}
+	return out
+}
+
+// Close releases the state directory.
+func (m *Manager) Close() error {
+	m.stateRoot.Close()
+	return m.store.Close()
+}
+
+// Pools lists the pools in configuration order.
+func (m *Manager) Pools() []*Pool { return m.order }
+
+// dirVolumeID is the ID of a ROOT/PATH volume: derived from the name, so a
+// CreateVolume retried after a crash finds its own half-made volume.
+func dirVolumeID(p *Pool, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return p.Name + "-" + hex.EncodeToString(sum[:16])
+}
+
+// index adds or replaces a record in the in-memory index.
+func (m *Manager) index(r *state.Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.records[r.ID] = r
+	m.names[r.Name] = r.ID
+}
+
+func (m *Manager) unindex(r *state.Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.records, r.ID)
+	if m.names[r.Name] == r.ID {
+		delete(m.names, r.Name)
+	}
+}
+
+// record returns a copy of the record of id.
+func (m *Manager) record(id string) *state.Record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if r := m.records[id]; r != nil {
+		c := *r
+		return &c
+	}
+	return nil
+}
+
+func (m *Manager) recordByName(name string) *state.Record {
+	m.mu.RLock()
+	id, ok := m.names[name]
+	m.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return m.record(id)
+}
+
+// put writes a record durably, then indexes it.
+func (m *Manager) put(r *state.Record) error {
+	if err := m.store.Put(r); err != nil {
+		return err
+	}
+	m.index(r)
+	return nil
+}
+
+// drop removes a record durably, then from the index.
+func (m *Manager) drop(r *state.Record) error {
+	if err := m.store.Delete(r.ID); err != nil {
+		return err
+	}
+	m.unindex(r)
+	return nil
+}
+
+func (m *Manager) volumeOf(r *state.Record) *Volume {
+	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true}
+}
+
+// Lookup finds a usable volume by ID: a ready record, or a free disk of a
+// MOUNT pool that lists its unclaimed disks (a Mesos pre-existing disk).
+func (m *Manager) Lookup(id string) (*Volume, error) {
+	if r := m.record(id); r != nil {
+		if r.Phase != state.Ready {
+			return nil, fmt.Errorf("%w: volume %s is %s", ErrBusy, id, r.Phase)
+		}
+		if m.pools[r.Pool] == nil {
+			return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, id, r.Pool)
+		}
+		return m.volumeOf(r), nil
+	}
+	if v := m.unclaimedDisk(id); v != nil {
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+func (m *Manager) unclaimedDisk(id string) *Volume {
+	for _, p := range m.order {
+		if v := unclaimedIn(p, id); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func unclaimedIn(p *Pool, id string) *Volume {
+	if p.Kind != pool.Mount || !p.ListUnclaimed {
+		return nil
+	}
+	d := p.Disk(id)
+	if d == nil || p.Claimed(id) {
+		return nil
+	}
+	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size, Context: contextOf(p)}
+}
+
+// List returns every volume this plugin owns, sorted by ID: ready records,
+// plus the unclaimed disks of pools that list them.
+func (m *Manager) List() []*Volume {
+	m.mu.RLock()
+	out := make([]*Volume, 0, len(m.records))
+	for _, r := range m.records {
+		if r.Phase == state.Ready {
+			out = append(out, m.volumeOf(r))
+		}
+	}
+	m.mu.RUnlock()
+	for _, p := range m.order {
+		for _, d := range p.Disks {
+			if v := unclaimedIn(p, d.ID); v != nil {
+				out = append(out, v)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Capacity is what a CreateVolume selected by s could still get: the sum of
+// the free room of the healthy selected pools and the largest single volume.
+// MOUNT pools that list their unclaimed disks count 0 (their disks are
+// already offered as pre-existing volumes).
+func (m *Manager) Capacity(s Selector) (available, maximum int64) {
+	for _, p := range m.candidates(s) {
+		if p.ListUnclaimed || !p.Healthy() {
+			continue
+		}
+		u := p.Usage(diskUsable)
+		available += u.Free
+		maximum = max(maximum, u.MaxVolume)
+	}
+	return available, maximum
+}
+
+// Lock takes the keys or fails with ErrBusy when ctx ends first.
+func (m *Manager) Lock(ctx context.Context, keys ...string) (func(), error) {
+	unlock, err := m.Locks.LockAll(ctx, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
+	}
+	return unlock, nil
+}
+
+// IDKey, NameKey and PathKey are the lock keys of a volume, its name and a
+// CO path (staging or target).
+func IDKey(id string) string     { return "id:" + id }
+func NameKey(name string) string { return "name:" + name }
+func PathKey(p string) string    { return "path:" + p }

@@ -1,0 +1,268 @@
+package volume
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+)
+
+// Layout of a ROOT or PATH pool's root directory.
+const (
+	dataDir    = "localdisk" // <root>/localdisk, mode 0700
+	markerFile = "pool.json" // <root>/localdisk/pool.json
+	volumesDir = "volumes"   // <root>/localdisk/volumes/<id>
+	trashDir   = "trash"     // <root>/localdisk/trash/<id>
+	poolsDir   = "pools"     // <state-dir>/pools/<name>.json
+	volumeMode = fs.FileMode(0o755)
+)
+
+// marker is what a pool root carries, and what the state dir recorded for it.
+type marker struct {
+	Pool string `json:"pool"`
+	ID   string `json:"id"`
+}
+
+// Pool is a configured pool with where it lives on this node.
+type Pool struct {
+	*pool.Pool
+	// dir is the canonical pool root (ROOT/PATH).
+	dir string
+	// markerID is the marker this pool must carry (ROOT/PATH).
+	markerID string
+}
+
+// volumePath is the canonical path of a volume's directory, for comparisons
+// with the mount table only (file operations go through open handles).
+func (p *Pool) volumePath(id string) string {
+	if p.Kind.Directory() {
+		return filepath.Join(p.dir, dataDir, volumesDir, id)
+	}
+	if d := p.Disk(id); d != nil {
+		return d.Path
+	}
+	return ""
+}
+
+// open opens the pool's data directory after checking its marker, so that an
+// unmounted or swapped disk is never written to.
+func (p *Pool) open() (*os.Root, error) {
+	if p.markerID == "" {
+		return nil, fmt.Errorf("%w: pool %q was not initialised", ErrUnhealthy, p.Name)
+	}
+	r, err := os.OpenRoot(filepath.Join(p.dir, dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("%w: pool %q: %v (is its disk mounted?)", ErrUnhealthy, p.Name, err)
+	}
+	var m marker
+	data, err := r.ReadFile(markerFile)
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err == nil && (m.ID != p.markerID || m.Pool != p.Name) {
+		err = fmt.Errorf("marker %s/%s is pool %q id %s, not the recorded %s", dataDir, markerFile, m.Pool, m.ID, p.markerID)
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
+	}
+	return r, nil
+}
+
+// Healthy reports whether the pool can serve: its marker is the recorded one
+// (ROOT/PATH), or at least one of its disks is mounted (MOUNT).
+func (p *Pool) Healthy() bool {
+	if p.Kind.Directory() {
+		r, err := p.open()
+		if err == nil {
+			r.Close()
+		}
+		return err == nil
+	}
+	for _, d := range p.Disks {
+		if diskMounted(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// diskMounted reports whether a MOUNT disk's root is a mount point (its
+// device differs from its parent's), so that an unmounted disk's empty
+// directory on the root filesystem is never handed out or wiped.
+func diskMounted(d *pool.Disk) bool { return mountRoot(d.Path) }
+
+// mountRoot reports whether dir is a directory on another device than its
+// parent: the root of a mounted filesystem.
+func mountRoot(dir string) bool {
+	var st, parent unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || unix.Lstat(filepath.Dir(dir), &parent) != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Dev != parent.Dev
+}
+
+// initPool finds a configured pool on this node: it resolves its root,
+// checks (or, on first use, writes) its marker and measures its capacity.
+// A pool that cannot be verified is returned unhealthy, never re-initialised
+// over existing records (hasRecords).
+func (m *Manager) initPool(spec pool.Spec, hasRecords bool) (*Pool, error) {
+	if !spec.Kind.Directory() {
+		var disks []*pool.Disk
+		for _, ds := range spec.Disks {
+			d := &pool.Disk{ID: pool.DiskID(spec.Name, ds.Path), Path: ds.Path}
+			if dir, err := filepath.EvalSymlinks(ds.Path); err == nil {
+				d.Path = dir
+			}
+			var st unix.Statfs_t
+			if diskMounted(d) && unix.Statfs(d.Path, &st) == nil {
+				d.Size = pool.FloorMiB(int64(st.Blocks) * st.Bsize)
+			} else {
+				m.log.WithField("pool", spec.Name).WithField("disk", ds.Path).Warn("mount disk is not mounted; it serves nothing until it is")
+			}
+			disks = append(disks, d)
+		}
+		return &Pool{Pool: pool.New(spec, 0, disks)}, nil
+	}
+	log := m.log.WithField("pool", spec.Name).WithField("path", spec.Path)
+	p := &Pool{dir: spec.Path}
+	if spec.Kind == pool.Root {
+		if err := os.MkdirAll(spec.Path, 0o700); err != nil {
+			return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
+		}
+	}
+	if dir, err := filepath.EvalSymlinks(spec.Path); err == nil {
+		p.dir = dir
+	}
+	id, err := m.adoptMarker(spec, p.dir, hasRecords)
+	if err != nil {
+		log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
+	}
+	p.markerID = id
+	capacity := int64(0)
+	if spec.Capacity != nil {
+		capacity = int64(*spec.Capacity)
+	} else if id != "" {
+		var st unix.Statfs_t
+		if err := unix.Statfs(p.dir, &st); err != nil {
+			return nil, fmt.Errorf("pool %q: statfs: %w", spec.Name, err)
+		}
+		capacity = int64(st.Blocks)*st.Bsize - int64(spec.Reserve)
+	}
+	p.Pool = pool.New(spec, capacity, nil)
+	if id != "" {
+		r, err := p.open()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		for _, d := range []string{volumesDir, trashDir} {
+			if err := r.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// adoptMarker returns the marker ID the pool must carry. The state dir's
+// copy wins; a pool seen for the first time is initialised only when no
+// record points into it.
+func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (string, error) {
+	var recorded marker
+	data, err := m.stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &recorded); err != nil {
+			return "", fmt.Errorf("state %s/%s.json: %w", poolsDir, spec.Name, err)
+		}
+		return recorded.ID, nil // open() verifies the disk carries it
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dir, dataDir, markerFile))
+	var found marker
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(onDisk, &found); err != nil || found.Pool != spec.Name || found.ID == "" {
+			return "", fmt.Errorf("marker %s belongs to another pool or is corrupt", filepath.Join(dir, dataDir, markerFile))
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	case hasRecords:
+		return "", errors.New("marker missing while volume records point into the pool (disk not mounted?)")
+	default:
+		if _, err := os.Stat(dir); err != nil {
+			return "", err
+		}
+		found = marker{Pool: spec.Name, ID: randomID()}
+		if err := writeMarker(dir, found); err != nil {
+			return "", err
+		}
+	}
+	blob, _ := json.Marshal(found)
+	if err := writeFileSync(m.stateRoot, filepath.Join(poolsDir, spec.Name+".json"), blob); err != nil {
+		return "", err
+	}
+	return found.ID, nil
+}
+
+func writeMarker(dir string, mk marker) error {
+	if err := os.Mkdir(filepath.Join(dir, dataDir), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	r, err := os.OpenRoot(filepath.Join(dir, dataDir))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	blob, _ := json.Marshal(mk)
+	return writeFileSync(r, markerFile, blob)
+}
+
+// writeFileSync writes name atomically and durably inside r.
+func writeFileSync(r *os.Root, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = r.Rename(tmp, name)
+	}
+	if err != nil {
+		r.Remove(tmp)
+		return err
+	}
+	d, err := r.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// diskUsable reports whether a MOUNT disk can be handed out now: it was
+// measured at start-up and is mounted.
+func diskUsable(d *pool.Disk) bool { return d.Size > 0 && diskMounted(d) }
