@@ -41,6 +41,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if p == nil {
 		return fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, id, r.Pool)
 	}
+	if err := p.check(id); err != nil {
+		return err
+	}
 	if err := m.checkUnused(p, id); err != nil {
 		return err
 	}

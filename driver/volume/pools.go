@@ -77,15 +77,27 @@ func (p *Pool) open() (*os.Root, error) {
 	return r, nil
 }
 
-// Healthy reports whether the pool can serve: its marker is the recorded one
-// (ROOT/PATH), or at least one of its disks is mounted (MOUNT).
-func (p *Pool) Healthy() bool {
+// check fails with ErrUnhealthy unless the volume's pool (ROOT/PATH) or disk
+// (MOUNT) is present and the recorded one.
+func (p *Pool) check(id string) error {
 	if p.Kind.Directory() {
 		r, err := p.open()
 		if err == nil {
 			r.Close()
 		}
-		return err == nil
+		return err
+	}
+	if d := p.Disk(id); d == nil || !diskMounted(d) {
+		return fmt.Errorf("%w: the disk of volume %s is not mounted", ErrUnhealthy, id)
+	}
+	return nil
+}
+
+// Healthy reports whether the pool can serve: its marker is the recorded one
+// (ROOT/PATH), or at least one of its disks is mounted (MOUNT).
+func (p *Pool) Healthy() bool {
+	if p.Kind.Directory() {
+		return p.check("") == nil
 	}
 	for _, d := range p.Disks {
 		if diskMounted(d) {
@@ -150,25 +162,27 @@ func (m *Manager) initPool(spec pool.Spec, hasRecords bool) (*Pool, error) {
 	capacity := int64(0)
 	if spec.Capacity != nil {
 		capacity = int64(*spec.Capacity)
-	} else if id != "" {
+	}
+	p.Pool = pool.New(spec, capacity, nil)
+	root, err := p.open()
+	if err != nil {
+		if id != "" {
+			log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
+		}
+		return p, nil
+	}
+	defer root.Close()
+	for _, d := range []string{volumesDir, trashDir} {
+		if err := root.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
+		}
+	}
+	if spec.Capacity == nil {
 		var st unix.Statfs_t
 		if err := unix.Statfs(p.dir, &st); err != nil {
 			return nil, fmt.Errorf("pool %q: statfs: %w", spec.Name, err)
 		}
-		capacity = int64(st.Blocks)*st.Bsize - int64(spec.Reserve)
-	}
-	p.Pool = pool.New(spec, capacity, nil)
-	if id != "" {
-		r, err := p.open()
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		for _, d := range []string{volumesDir, trashDir} {
-			if err := r.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
-			}
-		}
+		p.Pool = pool.New(spec, int64(st.Blocks)*st.Bsize-int64(spec.Reserve), nil)
 	}
 	return p, nil
 }

@@ -1,0 +1,116 @@
+package pool
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParse_Native(t *testing.T) {
+	yaml := `
+pools:
+- name: root
+  kind: root
+  path: /var/lib/localdisk/root
+  capacity: 2Gi
+  reserve: 0
+- name: data
+  kind: path
+  path: /mnt/data
+  capacity: 2048Mi
+- name: disks
+  kind: mount
+  listUnclaimed: true
+  disks:
+  - path: /dcos/volume0
+  - path: /dcos/volume1
+`
+	c, err := Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pools) != 3 {
+		t.Fatalf("pools = %d, want 3", len(c.Pools))
+	}
+	if got := *c.Pools[0].Capacity; got != 2<<30 {
+		t.Errorf("root capacity = %d", got)
+	}
+	if got := *c.Pools[1].Capacity; got != 2048<<20 {
+		t.Errorf("data capacity = %d", got)
+	}
+	if !c.Pools[2].ListUnclaimed || len(c.Pools[2].Disks) != 2 {
+		t.Errorf("disks pool = %+v", c.Pools[2])
+	}
+	// The same in JSON, with a byte count as a number.
+	js := `{"pools":[{"name":"r","kind":"root","path":"/x","capacity":1048576}]}`
+	if c, err = Parse([]byte(js)); err != nil || *c.Pools[0].Capacity != 1<<20 {
+		t.Fatalf("json: %v %+v", err, c)
+	}
+}
+
+func TestParse_Invalid(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, want string
+	}{
+		{"an empty file is refused", ``, "empty"},
+		{"no pools are refused", `pools: []`, "no pools"},
+		{"an unknown field is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  colour: red", "colour"},
+		{"an upper-case name is refused", "pools:\n- name: A\n  kind: root\n  path: /a", `pools[0] ("A")`},
+		{"a long name is refused", "pools:\n- name: " + strings.Repeat("a", 33) + "\n  kind: root\n  path: /a", "at most 32"},
+		{"a trailing dash is refused", "pools:\n- name: a-\n  kind: root\n  path: /a", "name must match"},
+		{"a duplicate name is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n- name: a\n  kind: path\n  path: /b", `pools[1] ("a"): duplicate`},
+		{"an unknown kind is refused", "pools:\n- name: a\n  kind: lvm\n  path: /a", "unknown kind"},
+		{"a relative path is refused", "pools:\n- name: a\n  kind: path\n  path: data", "absolute"},
+		{"an unclean path is refused", "pools:\n- name: a\n  kind: path\n  path: /a/../b", "clean"},
+		{"the root directory is refused", "pools:\n- name: a\n  kind: path\n  path: /", "not /"},
+		{"overlapping pools are refused", "pools:\n- name: a\n  kind: root\n  path: /a\n- name: b\n  kind: path\n  path: /a/b", "overlaps"},
+		{"a mount pool without disks is refused", "pools:\n- name: a\n  kind: mount", "at least one disk"},
+		{"a mount pool with capacity is refused", "pools:\n- name: a\n  kind: mount\n  capacity: 1Gi\n  disks:\n  - path: /d", "not path, capacity"},
+		{"disks on a path pool are refused", "pools:\n- name: a\n  kind: path\n  path: /a\n  disks:\n  - path: /d", "mount pools only"},
+		{"a disk shared by two pools is refused", "pools:\n- name: a\n  kind: mount\n  disks:\n  - path: /d\n- name: b\n  kind: mount\n  disks:\n  - path: /d", "overlaps"},
+		{"a bad quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: 2GB", "bad quantity"},
+		{"a negative quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: -1", "bad quantity"},
+		{"an overflowing quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: 9000000Pi", "overflows"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.config))
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiskID(t *testing.T) {
+	for _, tc := range []struct{ pool, path, want string }{
+		{"disks", "/dcos/volume0", "disks-dcos-volume0"},
+		{"d", "/mnt/data1", "d-mnt-data1"},
+	} {
+		if got := DiskID(tc.pool, tc.path); got != tc.want {
+			t.Errorf("DiskID(%q, %q) = %q, want %q", tc.pool, tc.path, got, tc.want)
+		}
+	}
+	// Lossy slugs get a hash, so distinct paths never share an ID.
+	a, b := DiskID("d", "/mnt/my-disk"), DiskID("d", "/mnt/my/disk")
+	if a == b {
+		t.Errorf("IDs collide: %q", a)
+	}
+	if got := DiskID("d", "/mnt/Data"); got == DiskID("d", "/mnt/data") {
+		t.Errorf("case-folded IDs collide: %q", got)
+	}
+	long := DiskID(strings.Repeat("p", 32), "/"+strings.Repeat("x/", 200))
+	if len(long) > 128 {
+		t.Errorf("ID too long: %d bytes", len(long))
+	}
+}
+
+func TestQuantity_String(t *testing.T) {
+	for q, want := range map[Quantity]string{0: "0", 1 << 30: "1Gi", 1536 << 20: "1536Mi", 1000: "1000"} {
+		if got := q.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int64(q), got, want)
+		}
+	}
+}
