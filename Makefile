@@ -1,0 +1,74 @@
+# localdisk: a CSI plugin that serves a node's local disks as volumes.
+# Run `make help` for the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+GOFMT ?= gofmt
+DOCKER ?= docker
+GOLANGCI_LINT ?= golangci-lint
+
+OUTPUT := $(CURDIR)/_output
+BIN := $(OUTPUT)/localdisk
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/localdisk-csi/localdisk/driver.Version=$(VERSION)
+IMAGE ?= localdisk:$(VERSION)
+TEST_TIMEOUT ?= 30m
+
+# The tests that mount need root; as root, `test` and `sanity` first install
+# the tools they use. Elsewhere, SKIP_TESTS_USING_ROOT=1 skips those tests.
+define install-test-deps
+	if [[ "$$(id -u)" == 0 ]]; then hack/install-test-deps.sh; fi
+endef
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the plugin into _output/localdisk (version from git describe).
+	$(GO) build -o $(BIN) -ldflags "$(LDFLAGS)" ./cmd/localdisk
+
+.PHONY: run
+run: build ## Build, then serve the embedded default pool on _output/csi.sock.
+	@mkdir -p $(OUTPUT)/state
+	@echo "serving on unix://$(OUTPUT)/csi.sock"
+	$(BIN) serve --endpoint unix://$(OUTPUT)/csi.sock --state-dir $(OUTPUT)/state \
+		--node-id "$$(hostname 2>/dev/null || uname -n)"
+
+.PHONY: test
+test: ## Vet, check gofmt, and run every test with -race (run as root).
+	@$(install-test-deps)
+	$(GO) vet ./...
+	@$(MAKE) --no-print-directory fmt-check
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: sanity
+sanity: ## Run csi-sanity against the plugin for every pool kind (as root).
+	@$(install-test-deps)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/sanity/...
+
+.PHONY: fmt-check
+fmt-check: ## Fail if a Go file is not gofmt'd.
+	@unformatted="$$($(GOFMT) -l .)"; \
+	if [[ -n "$$unformatted" ]]; then \
+		echo "not gofmt'd (run gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; \
+	fi
+
+.PHONY: lint
+lint: fmt-check ## gofmt check, go vet, and golangci-lint and shellcheck when installed.
+	$(GO) vet ./...
+	@if command -v $(GOLANGCI_LINT) >/dev/null; then $(GOLANGCI_LINT) run ./...; \
+	else echo "golangci-lint not installed: skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck hack/*.sh .ci/run; \
+	else echo "shellcheck not installed: skipped"; fi
+
+.PHONY: image
+image: ## Build the container image (IMAGE, default localdisk:VERSION).
+	$(DOCKER) build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(OUTPUT)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# install-test-deps.sh installs the system tools that the tests running as
+# root need (loop-mounted ext4 and xfs images, mount, losetup, blkid), plus
+# make and a C compiler for `go test -race`, so that CI works on a fresh
+# Debian or Ubuntu machine.
+#
+# It only installs what is missing, runs `apt-get update` only when something
+# must be installed, and prints nothing when everything is already there.
+# Run it as root.
+set -euo pipefail
+
+# tool -> Debian package that provides it.
+declare -A package_of=(
+	[mkfs.ext4]=e2fsprogs
+	[tune2fs]=e2fsprogs
+	[mkfs.xfs]=xfsprogs
+	[xfs_quota]=xfsprogs
+	[blkid]=util-linux
+	[findmnt]=util-linux
+	[wipefs]=util-linux
+	[losetup]=mount
+	[mount]=mount
+	[umount]=mount
+	[make]=make
+)
+
+# Tools in /sbin and /usr/sbin are not on every PATH (e.g. sudo -E, su).
+PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
+
+missing=()
+for tool in "${!package_of[@]}"; do
+	if ! command -v "${tool}" >/dev/null 2>&1; then
+		missing+=("${package_of[${tool}]}")
+	fi
+done
+# go test -race needs cgo, hence a C compiler.
+if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
+	missing+=(gcc libc6-dev)
+fi
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+if ((EUID != 0)); then
+	echo "install-test-deps.sh: missing tools, and not root to install them: ${missing[*]}" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-test-deps.sh: no apt-get; install these packages by hand: ${missing[*]}" >&2
+	exit 1
+fi
+
+# Deduplicate and sort the package names.
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+echo "install-test-deps.sh: installing ${packages[*]}" >&2
+
+# apt-get's output is shown only when it fails.
+log="$(mktemp)"
+trap 'rm -f "${log}"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! {
+	apt-get update -qq &&
+		apt-get install -y -qq --no-install-recommends "${packages[@]}"
+} >"${log}" 2>&1; then
+	cat "${log}" >&2
+	echo "install-test-deps.sh: failed to install ${packages[*]}" >&2
+	exit 1
+fi
