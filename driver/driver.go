@@ -33,7 +33,7 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	cfg := pool.Default(opts.StateDir)
 	if opts.ConfigFile != "" {
 		var err error
-		if cfg, err = pool.Load(opts.ConfigFile); err != nil {
+		if cfg, err = pool.Load(opts.ConfigFile, opts.WorkDir); err != nil {
 			return nil, err
 		}
 	}

@@ -22,6 +22,9 @@ const (
 	TopologyKey        = "topology.localdisk.csi.io/node"
 	envEndpoint        = "CSI_ENDPOINT"
 	envMesosAgentID    = "MESOS_AGENT_ID"
+	envStateDir        = "LOCALDISK_STATE_DIR"
+	envConfig          = "LOCALDISK_CONFIG"
+	envWorkDir         = "LOCALDISK_WORK_DIR"
 	maxDriverNameBytes = 63
 )
 
@@ -35,6 +38,9 @@ type Options struct {
 	StateDir string
 	// ConfigFile is the pools file; empty: one ROOT pool under StateDir.
 	ConfigFile string
+	// WorkDir is the Mesos agent's work dir: the ROOT pool of a pools file
+	// given as Mesos agent resources.
+	WorkDir string
 	// DriverName is the CSI plugin name.
 	DriverName string
 	// MaxVolumesPerNode is reported by NodeGetInfo (0: no limit).
@@ -45,8 +51,9 @@ type Options struct {
 func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Endpoint, "endpoint", os.Getenv(envEndpoint), "CSI endpoint, unix:///ABS/PATH (default $"+envEndpoint+")")
 	fs.StringVar(&o.NodeID, "node-id", "", "node ID (default $"+envMesosAgentID+", else the hostname)")
-	fs.StringVar(&o.StateDir, "state-dir", DefaultStateDir, "directory of the volume records")
-	fs.StringVar(&o.ConfigFile, "config", "", "pools file (YAML or JSON); default: one ROOT pool under the state dir")
+	fs.StringVar(&o.StateDir, "state-dir", envOr(envStateDir, DefaultStateDir), "directory of the volume records (default $"+envStateDir+", else "+DefaultStateDir+")")
+	fs.StringVar(&o.ConfigFile, "config", os.Getenv(envConfig), "pools file: native YAML/JSON, or Mesos agent --resources JSON (default $"+envConfig+"; none: one ROOT pool under the state dir)")
+	fs.StringVar(&o.WorkDir, "work-dir", os.Getenv(envWorkDir), "Mesos agent work dir: the ROOT pool of Mesos agent resources (default $"+envWorkDir+")")
 	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
 	fs.Int64Var(&o.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported to the CO (0: no limit)")
 }
@@ -74,6 +81,9 @@ func (o *Options) Validate() error {
 	if !filepath.IsAbs(o.StateDir) {
 		return fmt.Errorf("--state-dir %q must be an absolute path", o.StateDir)
 	}
+	if o.WorkDir != "" && !filepath.IsAbs(o.WorkDir) {
+		return fmt.Errorf("--work-dir %q must be an absolute path", o.WorkDir)
+	}
 	if len(o.DriverName) > maxDriverNameBytes || !driverNameRE.MatchString(o.DriverName) {
 		return fmt.Errorf("--driver-name %q is not a valid CSI driver name", o.DriverName)
 	}
@@ -81,4 +91,11 @@ func (o *Options) Validate() error {
 		return errors.New("--max-volumes-per-node must not be negative")
 	}
 	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

@@ -2,8 +2,6 @@ package pool
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,11 +47,15 @@ const MaxNameLen = 32
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
-// Parse reads a pools file in the native YAML or JSON form, strictly: unknown
-// fields are errors. The result is validated.
-func Parse(data []byte) (*Config, error) {
+// Parse reads a pools file, strictly, in the native YAML or JSON form
+// (unknown fields are errors) or as Mesos agent resources (ParseMesos, which
+// needs the agent's work dir for the ROOT pool). The result is validated.
+func Parse(data []byte, workDir string) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%w: the file is empty", ErrInvalidConfig)
+	}
+	if IsMesosResources(data) {
+		return ParseMesos(data, workDir)
 	}
 	var c Config
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
@@ -65,13 +67,13 @@ func Parse(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// Load reads and parses a pools file.
-func Load(path string) (*Config, error) {
+// Load reads and parses a pools file (see Parse).
+func Load(path, workDir string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	c, err := Parse(data)
+	c, err := Parse(data, workDir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -149,27 +151,8 @@ func (c *Config) Validate() error {
 func within(p, q string) bool { return p == q || strings.HasPrefix(p, q+"/") }
 
 // DiskID is the stable volume ID of a MOUNT pool's disk: the pool name and a
-// slug of the disk's path, with a hash suffix when the slug alone would lose
-// information or be too long. It is the same across restarts and reorderings.
+// slug of the disk's path (see slug). It is the same across restarts and
+// reorderings of the pools file.
 func DiskID(pool, path string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(path) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash && b.Len() > 0 {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	slug := strings.TrimSuffix(b.String(), "-")
-	if "/"+strings.ReplaceAll(slug, "-", "/") != path || len(slug) > 64 {
-		sum := sha256.Sum256([]byte(path))
-		if len(slug) > 64 {
-			slug = strings.TrimSuffix(slug[:64], "-")
-		}
-		slug += "-" + hex.EncodeToString(sum[:])[:8]
-	}
-	return pool + "-" + slug
+	return pool + "-" + slug(path, 64)
 }

@@ -1,7 +1,10 @@
 package pool
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -25,7 +28,7 @@ pools:
   - path: /dcos/volume0
   - path: /dcos/volume1
 `
-	c, err := Parse([]byte(yaml))
+	c, err := Parse([]byte(yaml), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ pools:
 	}
 	// The same in JSON, with a byte count as a number.
 	js := `{"pools":[{"name":"r","kind":"root","path":"/x","capacity":1048576}]}`
-	if c, err = Parse([]byte(js)); err != nil || *c.Pools[0].Capacity != 1<<20 {
+	if c, err = Parse([]byte(js), ""); err != nil || *c.Pools[0].Capacity != 1<<20 {
 		t.Fatalf("json: %v %+v", err, c)
 	}
 }
@@ -73,7 +76,7 @@ func TestParse_Invalid(t *testing.T) {
 		{"an overflowing quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: 9000000Pi", "overflows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.config))
+			_, err := Parse([]byte(tc.config), "")
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
@@ -112,5 +115,77 @@ func TestQuantity_String(t *testing.T) {
 		if got := q.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int64(q), got, want)
 		}
+	}
+}
+
+func TestParseMesos(t *testing.T) {
+	res := `[{"name":"cpus","type":"SCALAR","scalar":{"value":4}},
+	 {"name":"disk","type":"SCALAR","scalar":{"value":2048}},
+	 {"name":"disk","type":"SCALAR","scalar":{"value":2048},"disk":{"source":{"type":"PATH","path":{"root":"/mnt/data"}}}},
+	 {"name":"disk","type":"SCALAR","scalar":{"value":100},"role":"ops","disk":{"source":{"type":"PATH","path":{"root":"/mnt/data"}}}},
+	 {"name":"disk","type":"SCALAR","scalar":{"value":2048},"disk":{"source":{"type":"MOUNT","mount":{"root":"/mnt/data2"}}}},
+	 {"name":"disk","type":"SCALAR","scalar":{"value":4096},"disk":{"source":{"type":"MOUNT","mount":{"root":"/dcos/volume0"}}}}]`
+	c, err := Parse([]byte(res), "/var/lib/mesos/slave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name, path string
+		kind       Kind
+		capacity   int64
+	}{
+		{"root", "/var/lib/mesos/slave", Root, 2048 * MiB},
+		{"path-mnt-data", "/mnt/data", Path, 2148 * MiB},
+		{"mount", "", Mount, 0},
+	}
+	if len(c.Pools) != len(want) {
+		t.Fatalf("pools = %+v", c.Pools)
+	}
+	for i, w := range want {
+		p := c.Pools[i]
+		if p.Name != w.name || p.Path != w.path || p.Kind != w.kind || (w.capacity > 0 && int64(*p.Capacity) != w.capacity) {
+			t.Errorf("pool %d = %+v, want %+v", i, p, w)
+		}
+	}
+	m := c.Pools[2]
+	if !m.ListUnclaimed || len(m.Disks) != 2 || m.Disks[0].Path != "/dcos/volume0" || m.Disks[1].Path != "/mnt/data2" {
+		t.Errorf("mount pool = %+v", m)
+	}
+	// Reordering the resources changes nothing.
+	var arr []json.RawMessage
+	json.Unmarshal([]byte(res), &arr)
+	slices.Reverse(arr)
+	rev, _ := json.Marshal(arr)
+	c2, err := Parse(rev, "/var/lib/mesos/slave")
+	if err != nil || !reflect.DeepEqual(c, c2) {
+		t.Errorf("reordered resources give other pools: %v\n%+v\n%+v", err, c, c2)
+	}
+}
+
+func TestParseMesos_Invalid(t *testing.T) {
+	for _, tc := range []struct{ name, res, workDir, want string }{
+		{"malformed JSON is refused", `[{"name":"disk",`, "/w", "mesos resources"},
+		{"a BLOCK source is refused", `[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"BLOCK"}}}]`, "/w", `resources[0]: disk source type "BLOCK"`},
+		{"a PATH source without root is refused", `[{"name":"cpus","scalar":{"value":1}},{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"PATH"}}}]`, "/w", "resources[1]: PATH source"},
+		{"a disk without scalar is refused", `[{"name":"disk","type":"RANGES"}]`, "/w", "resources[0]"},
+		{"a root disk needs the work dir", `[{"name":"disk","type":"SCALAR","scalar":{"value":1}}]`, "", "--work-dir"},
+		{"a relative root is refused", `[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"PATH","path":{"root":"data"}}}}]`, "/w", "absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.res), tc.workDir)
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMesosPathPoolName(t *testing.T) {
+	long := MesosPathPoolName("/" + strings.Repeat("abc/", 20))
+	if len(long) > MaxNameLen || !nameRE.MatchString(long) {
+		t.Errorf("long name %q", long)
+	}
+	if a, b := MesosPathPoolName("/mnt/a-b"), MesosPathPoolName("/mnt/a/b"); a == b || !nameRE.MatchString(a) {
+		t.Errorf("lossy names %q %q", a, b)
 	}
 }
