@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -202,23 +203,30 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	}
-	onDisk, err := os.ReadFile(filepath.Join(dir, dataDir, markerFile))
+	pr, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer pr.Close()
+	markerPath := path.Join(dataDir, markerFile)
+	onDisk, err := pr.ReadFile(markerPath)
 	var found marker
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(onDisk, &found); err != nil || found.Pool != spec.Name || found.ID == "" {
-			return "", fmt.Errorf("marker %s belongs to another pool or is corrupt", filepath.Join(dir, dataDir, markerFile))
+			return "", fmt.Errorf("marker %s belongs to another pool or is corrupt", filepath.Join(dir, markerPath))
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	case hasRecords:
 		return "", errors.New("marker missing while volume records point into the pool (disk not mounted?)")
 	default:
-		if _, err := os.Stat(dir); err != nil {
+		found = marker{Pool: spec.Name, ID: randomID()}
+		if err := pr.Mkdir(dataDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", err
 		}
-		found = marker{Pool: spec.Name, ID: randomID()}
-		if err := writeMarker(dir, found); err != nil {
+		blob, _ := json.Marshal(found)
+		if err := writeFileSync(pr, markerPath, blob); err != nil {
 			return "", err
 		}
 	}
@@ -227,19 +235,6 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 		return "", err
 	}
 	return found.ID, nil
-}
-
-func writeMarker(dir string, mk marker) error {
-	if err := os.Mkdir(filepath.Join(dir, dataDir), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	r, err := os.OpenRoot(filepath.Join(dir, dataDir))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	blob, _ := json.Marshal(mk)
-	return writeFileSync(r, markerFile, blob)
 }
 
 // writeFileSync writes name atomically and durably inside r.
@@ -263,7 +258,7 @@ func writeFileSync(r *os.Root, name string, data []byte) error {
 		r.Remove(tmp)
 		return err
 	}
-	d, err := r.Open(filepath.Dir(name))
+	d, err := r.Open(path.Dir(name))
 	if err != nil {
 		return err
 	}
