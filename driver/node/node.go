@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
@@ -106,6 +107,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := mounter.BindDir(dir, staging, false); err != nil {
 		return nil, csiutil.Errorf(codes.Internal, "stage volume %s: %v", id, err)
 	}
+	failpoint.Inject(failpoint.StageMounted)
 	return &csi.NodeStageVolumeResponse{}, nil
 }
 
@@ -129,6 +131,7 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := unmountAll(staging); err != nil {
 		return nil, err
 	}
+	failpoint.Inject(failpoint.UnstageUnmntd)
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
 
@@ -192,6 +195,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := mounter.BindPath(staging, target, ro); err != nil {
 		return nil, csiutil.Errorf(codes.Internal, "publish volume %s: %v", id, err)
 	}
+	failpoint.Inject(failpoint.PublishMounted)
 	return &csi.NodePublishVolumeResponse{}, nil
 }
 
@@ -217,6 +221,7 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if err := unmountAll(target); err != nil {
 		return nil, err
 	}
+	failpoint.Inject(failpoint.UnpublishUnmntd)
 	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
 	}

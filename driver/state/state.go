@@ -16,6 +16,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
 )
 
 // Phase is where a volume is in its life.
@@ -127,10 +129,12 @@ func (s *Store) Put(r *Record) error {
 		s.root.Remove(tmp)
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
+	failpoint.Inject(failpoint.RecordWritten)
 	if err := s.root.Rename(tmp, r.ID+suffix); err != nil {
 		s.root.Remove(tmp)
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
+	failpoint.Inject(failpoint.RecordRenamed)
 	if err := s.dir.Sync(); err != nil {
 		return fmt.Errorf("write record %s: sync directory: %w", r.ID, err)
 	}
@@ -165,6 +169,7 @@ func (s *Store) Delete(id string) error {
 		}
 		return fmt.Errorf("delete record %s: %w", id, err)
 	}
+	failpoint.Inject(failpoint.RecordDropped)
 	if err := s.dir.Sync(); err != nil {
 		return fmt.Errorf("delete record %s: sync directory: %w", id, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -117,6 +118,7 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	if err := p.Reserve(size, func() error { return m.put(rec) }); err != nil {
 		return nil, err
 	}
+	failpoint.Inject(failpoint.CreateReserved)
 	return m.finishCreate(root, p, rec)
 }
 
@@ -141,6 +143,7 @@ func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volu
 		}
 		return nil, err
 	}
+	failpoint.Inject(failpoint.CreateMkdir)
 	ready := *rec
 	ready.Phase = state.Ready
 	if err := m.put(&ready); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -53,6 +54,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	failpoint.Inject(failpoint.DeleteMarked)
 	return m.finishDelete(p, r)
 }
 
@@ -89,6 +91,7 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 		if err := wipeDisk(d.Path); err != nil {
 			return err
 		}
+		failpoint.Inject(failpoint.DeleteRemoved)
 		return p.SetClaimed(r.ID, false, func() error { return m.drop(r) })
 	}
 	root, err := p.open()
@@ -100,9 +103,11 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 	if err := root.Rename(path.Join(volumesDir, r.ID), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
+	failpoint.Inject(failpoint.DeleteTrashed)
 	if err := root.RemoveAll(trash); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
+	failpoint.Inject(failpoint.DeleteRemoved)
 	return p.Release(r.Capacity, func() error { return m.drop(r) })
 }
 
@@ -161,6 +166,7 @@ func emptyDir(root *os.Root, keep string) error {
 		if err := root.RemoveAll(e.Name()); err != nil {
 			return err
 		}
+		failpoint.Inject(failpoint.WipeStarted)
 	}
 	return nil
 }
