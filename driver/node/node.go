@@ -113,25 +113,13 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 
 // NodeUnstageVolume unmounts the staging path and keeps the directory.
 func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
-	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
-	if err := required(id, "volume_id", staging, "staging_target_path"); err != nil {
-		return nil, err
-	}
-	staging, err := mounter.Canonical(staging)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &csi.NodeUnstageVolumeResponse{}, nil
-	} else if err != nil {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "staging_target_path: %v", err)
-	}
-	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(staging))
+	err := s.unmount(ctx, req.GetVolumeId(), req.GetStagingTargetPath(), "staging_target_path", func(string) error {
+		failpoint.Inject(failpoint.UnstageUnmntd)
+		return nil
+	})
 	if err != nil {
-		return nil, csiutil.ToStatus(err)
-	}
-	defer unlock()
-	if err := unmountAll(staging); err != nil {
 		return nil, err
 	}
-	failpoint.Inject(failpoint.UnstageUnmntd)
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
 
@@ -203,29 +191,41 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 // removes it. It never removes a target that still has something mounted or
 // still holds files: it fails instead, so no data is ever deleted through it.
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	id, target := req.GetVolumeId(), req.GetTargetPath()
-	if err := required(id, "volume_id", target, "target_path"); err != nil {
-		return nil, err
-	}
-	target, err := mounter.Canonical(target)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &csi.NodeUnpublishVolumeResponse{}, nil
-	} else if err != nil {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "target_path: %v", err)
-	}
-	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(target))
+	err := s.unmount(ctx, req.GetVolumeId(), req.GetTargetPath(), "target_path", func(target string) error {
+		failpoint.Inject(failpoint.UnpublishUnmntd)
+		if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, csiutil.ToStatus(err)
-	}
-	defer unlock()
-	if err := unmountAll(target); err != nil {
 		return nil, err
-	}
-	failpoint.Inject(failpoint.UnpublishUnmntd)
-	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
 	}
 	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// unmount removes every mount at a CO path under the volume's and the path's
+// locks, then calls then with the canonical path, still locked. A path whose
+// parent is gone has nothing mounted: it is done.
+func (s *Server) unmount(ctx context.Context, id, p, field string, then func(string) error) error {
+	if err := required(id, "volume_id", p, field); err != nil {
+		return err
+	}
+	p, err := mounter.Canonical(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
+	}
+	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(p))
+	if err != nil {
+		return csiutil.ToStatus(err)
+	}
+	defer unlock()
+	if err := unmountAll(p); err != nil {
+		return err
+	}
+	return then(p)
 }
 
 // required checks that each named value (pairs of value, field name) is set.
