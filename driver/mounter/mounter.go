@@ -18,6 +18,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+	"k8s.io/mount-utils"
 )
 
 // Source identifies what a mount shows: a filesystem (major:minor) and the
@@ -114,9 +115,15 @@ func within(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
+// Corrupted reports an error of a mount whose filesystem stopped answering
+// (ENOTCONN, ESTALE, EIO, ...), as k8s.io/mount-utils classifies them: such a
+// path can still be unmounted.
+func Corrupted(err error) bool { return mount.IsCorruptedMnt(err) }
+
 // Canonical resolves the symlinks of path's parent directories (which must
 // exist), leaving its last element alone, so it can be compared with mount
-// points in the table. The path must be absolute.
+// points in the table. The path must be absolute. A parent that is a
+// corrupted mount is taken as it is, so that it can still be unmounted.
 func Canonical(path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("path %q is not absolute", path)
@@ -126,6 +133,9 @@ func Canonical(path string) (string, error) {
 		return "", errors.New("path / cannot be used")
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Dir(clean))
+	if Corrupted(err) {
+		return clean, nil
+	}
 	if err != nil {
 		return "", err
 	}

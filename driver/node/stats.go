@@ -39,6 +39,9 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err != nil {
+		if mounter.Corrupted(err) {
+			return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s at %s does not answer: %v", id, p, err)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, csiutil.Errorf(codes.NotFound, "volume_path %s: %v", p, err)
 		}
