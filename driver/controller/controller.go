@@ -27,8 +27,8 @@ type Server struct {
 
 var _ csi.ControllerServer = (*Server)(nil)
 
-// ControllerGetCapabilities: create/delete, list, capacity and the
-// single-node multi-writer access modes. Not PUBLISH_UNPUBLISH_VOLUME: a
+// ControllerGetCapabilities: create/delete, list, capacity, online
+// expansion and the single-node multi-writer access modes. Not PUBLISH_UNPUBLISH_VOLUME: a
 // local volume needs no attach step.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var out []*csi.ControllerServiceCapability
@@ -37,6 +37,7 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
 		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 	} {
 		out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
 			Rpc: &csi.ControllerServiceCapability_RPC{Type: t}}})
@@ -195,4 +196,26 @@ func (s *Server) GetCapacity(_ context.Context, req *csi.GetCapacityRequest) (*c
 	}
 	avail, maxVol := s.Volumes.Capacity(sel)
 	return &csi.GetCapacityResponse{AvailableCapacity: avail, MaximumVolumeSize: wrapperspb.Int64(maxVol)}, nil
+}
+
+// ControllerExpandVolume grows a volume online: the new size is charged to
+// its pool and recorded (and enforced where the pool enforces capacity). No
+// node step is needed: a bind-mounted directory has no filesystem to grow.
+func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_id is missing")
+	}
+	if req.GetCapacityRange() == nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "capacity_range is missing")
+	}
+	if c := req.GetVolumeCapability(); c != nil {
+		if err := csiutil.CheckCapability(c); err != nil {
+			return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+		}
+	}
+	size, err := s.Volumes.Expand(ctx, req.GetVolumeId(), req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: size}, nil
 }

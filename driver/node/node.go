@@ -38,8 +38,8 @@ var _ csi.NodeServer = (*Server)(nil)
 // maxStack bounds how many stacked mounts an unmount loop removes.
 const maxStack = 16
 
-// NodeGetCapabilities: stage/unstage, stats, volume health, and the
-// single-node multi-writer access modes.
+// NodeGetCapabilities: stage/unstage, stats, volume health, expansion and
+// the single-node multi-writer access modes.
 func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
 	var out []*csi.NodeServiceCapability
 	for _, t := range []csi.NodeServiceCapability_RPC_Type{
@@ -47,6 +47,7 @@ func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRe
 		csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
 		csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
 		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
 	} {
 		out = append(out, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{
 			Rpc: &csi.NodeServiceCapability_RPC{Type: t}}})

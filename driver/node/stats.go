@@ -26,16 +26,8 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	p, err = mounter.Canonical(p)
-	if err != nil {
-		return nil, csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
-	}
-	t, src, err := snapshot(v)
-	if err != nil {
+	if p, err = s.mountedAt(v, p); err != nil {
 		return nil, err
-	}
-	if e := t.At(p); e == nil || !mounter.SourceOf(e).Within(src) {
-		return nil, csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", id, p)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err != nil {
@@ -77,4 +69,41 @@ func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHe
 			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: "PoolUnavailable", Message: err.Error()})
 	}
 	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
+}
+
+// mountedAt checks that the volume (or a directory of it) is mounted at
+// path p and returns p canonical; NotFound otherwise.
+func (s *Server) mountedAt(v *volume.Volume, p string) (string, error) {
+	p, err := mounter.Canonical(p)
+	if err != nil {
+		return "", csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
+	}
+	t, src, err := snapshot(v)
+	if err != nil {
+		return "", err
+	}
+	if e := t.At(p); e == nil || !mounter.SourceOf(e).Within(src) {
+		return "", csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", v.ID, p)
+	}
+	return p, nil
+}
+
+// NodeExpandVolume confirms an expansion the controller already made (a
+// bind-mounted directory has no filesystem to grow) and reports the size.
+func (s *Server) NodeExpandVolume(_ context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
+	id, p := req.GetVolumeId(), req.GetVolumePath()
+	if err := required(id, "volume_id", p, "volume_path"); err != nil {
+		return nil, err
+	}
+	v, err := s.Volumes.Lookup(id)
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	if _, err := s.mountedAt(v, p); err != nil {
+		return nil, err
+	}
+	if r := req.GetCapacityRange().GetRequiredBytes(); r > v.Capacity {
+		return nil, csiutil.Errorf(codes.OutOfRange, "volume %s has %d bytes, %d requested: expand it with ControllerExpandVolume first", id, v.Capacity, r)
+	}
+	return &csi.NodeExpandVolumeResponse{CapacityBytes: v.Capacity}, nil
 }

@@ -50,6 +50,9 @@ type Options struct {
 	Pool string
 	// VolumeSize is csi-sanity's TestVolumeSize in bytes.
 	VolumeSize int64
+	// ExpandSize is csi-sanity's TestVolumeExpandSize in bytes (default:
+	// twice VolumeSize).
+	ExpandSize int64
 	// Disks are the mount points of loop disks below Dir, which must still
 	// be mounted, each once, at the end.
 	Disks []string
@@ -85,6 +88,10 @@ func Run(t *testing.T, o Options) {
 	cfg.StagingPath = filepath.Join(o.Dir, "staging")
 	cfg.TestVolumeParameters = map[string]string{"pool": o.Pool}
 	cfg.TestVolumeSize = o.VolumeSize
+	cfg.TestVolumeExpandSize = o.ExpandSize
+	if cfg.TestVolumeExpandSize == 0 {
+		cfg.TestVolumeExpandSize = 2 * o.VolumeSize
+	}
 	var leaks leakCheck
 	cfg.RemoveTargetPath = leaks.remove
 	cfg.RemoveStagingPath = leaks.remove

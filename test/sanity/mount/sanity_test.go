@@ -43,6 +43,7 @@ func TestSanity_Mount(t *testing.T) {
 		Config:     config.String(),
 		Pool:       "disks",
 		VolumeSize: size,
+		ExpandSize: size, // a whole disk cannot grow beyond itself
 		Disks:      disks,
 	})
 }

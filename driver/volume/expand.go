@@ -1,0 +1,59 @@
+package volume
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+)
+
+// Expand grows a volume to the requested range and returns its new
+// capacity. A ROOT/PATH volume grows within its pool's free room
+// (pool.ErrInsufficientCapacity otherwise; pool.ErrOutOfRange beyond the
+// pool's size); a MOUNT volume is its whole disk, so it can only "grow" to at
+// most the disk's size (pool.ErrOutOfRange beyond). Shrinking is refused
+// (pool.ErrOutOfRange); a request the volume already satisfies succeeds
+// unchanged.
+//
+// The new size is recorded (and charged) before anything enforces it, so a
+// crash in between leaves a record that start-up enforces.
+func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) (int64, error) {
+	if err := pool.CheckRange(required, limit); err != nil {
+		return 0, err
+	}
+	unlock, err := m.Lock(ctx, IDKey(id))
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	v, err := m.Lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	if limit > 0 && limit < v.Capacity {
+		return 0, fmt.Errorf("%w: volume %s has %d bytes; shrinking to %d is not supported", pool.ErrOutOfRange, id, v.Capacity, limit)
+	}
+	if required <= v.Capacity {
+		return v.Capacity, nil
+	}
+	p := v.Pool
+	if !p.Kind.Directory() {
+		return 0, fmt.Errorf("%w: volume %s is a whole disk of %d bytes", pool.ErrOutOfRange, id, v.Capacity)
+	}
+	size, err := pool.DirVolumeSize(required, limit)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.check(id); err != nil {
+		return 0, err
+	}
+	rec := m.record(id)
+	rec.Capacity = size
+	if size > p.Capacity {
+		return 0, fmt.Errorf("%w: pool %q: %d bytes exceed its capacity %d", pool.ErrOutOfRange, p.Name, size, p.Capacity)
+	}
+	if err := p.Reserve(size-v.Capacity, func() error { return m.put(rec) }); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
