@@ -61,6 +61,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode, Log: d.log.WithField("component", "node")})
 
+	watch, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go d.Volumes.Watch(watch, d.opts.HealthInterval)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	d.log.WithFields(logrus.Fields{"endpoint": d.opts.Endpoint, "node_id": d.opts.NodeID,

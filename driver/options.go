@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // Version is set at build time with -ldflags "-X .../driver.Version=v1.2.3".
@@ -45,6 +46,8 @@ type Options struct {
 	DriverName string
 	// MaxVolumesPerNode is reported by NodeGetInfo (0: no limit).
 	MaxVolumesPerNode int64
+	// HealthInterval is how often pools are re-checked.
+	HealthInterval time.Duration
 }
 
 // AddFlags registers the options' flags.
@@ -56,6 +59,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WorkDir, "work-dir", os.Getenv(envWorkDir), "Mesos agent work dir: the ROOT pool of Mesos agent resources (default $"+envWorkDir+")")
 	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
 	fs.Int64Var(&o.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported to the CO (0: no limit)")
+	fs.DurationVar(&o.HealthInterval, "health-interval", 30*time.Second, "how often pools are re-checked (a missing disk, one that came back)")
 }
 
 var driverNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$`)
@@ -86,6 +90,9 @@ func (o *Options) Validate() error {
 	}
 	if len(o.DriverName) > maxDriverNameBytes || !driverNameRE.MatchString(o.DriverName) {
 		return fmt.Errorf("--driver-name %q is not a valid CSI driver name", o.DriverName)
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = 30 * time.Second
 	}
 	if o.MaxVolumesPerNode < 0 {
 		return errors.New("--max-volumes-per-node must not be negative")

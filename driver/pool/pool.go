@@ -16,12 +16,11 @@ const DefaultVolumeSize = 1 << 30
 // together with the state write that makes the charge durable.
 type Pool struct {
 	Spec
-	// Capacity is what the pool may hand out, whole MiB (ROOT and PATH).
-	Capacity int64
 	// Disks are the MOUNT pool's disks, sorted by size then ID.
 	Disks []*Disk
 
 	mu        sync.Mutex
+	capacity  int64 // what a ROOT/PATH pool may hand out, whole MiB
 	allocated int64
 	claimed   map[string]bool // disk ID -> claimed by a volume record
 }
@@ -39,7 +38,7 @@ type Disk struct {
 // New makes a pool; capacity is the ROOT/PATH capacity in bytes (rounded
 // down to MiB), disks the measured MOUNT disks.
 func New(spec Spec, capacity int64, disks []*Disk) *Pool {
-	p := &Pool{Spec: spec, Capacity: FloorMiB(max(capacity, 0)), claimed: map[string]bool{}}
+	p := &Pool{Spec: spec, capacity: FloorMiB(max(capacity, 0)), claimed: map[string]bool{}}
 	p.Disks = append(p.Disks, disks...)
 	sort.Slice(p.Disks, func(i, j int) bool {
 		a, b := p.Disks[i], p.Disks[j]
@@ -114,8 +113,8 @@ func (p *Pool) Usage(usable func(*Disk) bool) Usage {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.Kind.Directory() {
-		free := max(p.Capacity-p.allocated, 0)
-		return Usage{Capacity: p.Capacity, Allocated: p.allocated, Free: free, MaxVolume: free}
+		free := max(p.capacity-p.allocated, 0)
+		return Usage{Capacity: p.capacity, Allocated: p.allocated, Free: free, MaxVolume: free}
 	}
 	var u Usage
 	for _, d := range p.Disks {
@@ -136,19 +135,47 @@ func (p *Pool) Usage(usable func(*Disk) bool) Usage {
 // when write fails. ErrOutOfRange: the pool could never hold size;
 // ErrInsufficientCapacity: not now.
 func (p *Pool) Reserve(size int64, write func() error) error {
+	return p.Grow(0, size, write)
+}
+
+// Grow charges a volume growing from `from` to `to` bytes, like Reserve:
+// ErrOutOfRange when the pool could never hold `to`, ErrInsufficientCapacity
+// when it has not the difference free now.
+func (p *Pool) Grow(from, to int64, write func() error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if size > p.Capacity {
-		return fmt.Errorf("%w: pool %q: requested %d bytes, capacity %d", ErrOutOfRange, p.Name, size, p.Capacity)
+	if to > p.capacity {
+		return fmt.Errorf("%w: pool %q: requested %d bytes, capacity %d", ErrOutOfRange, p.Name, to, p.capacity)
 	}
-	if free := p.Capacity - p.allocated; size > free {
-		return fmt.Errorf("%w: pool %q: requested %d bytes, %d free", ErrInsufficientCapacity, p.Name, size, max(free, 0))
+	if free := p.capacity - p.allocated; to-from > free {
+		return fmt.Errorf("%w: pool %q: requested %d more bytes, %d free", ErrInsufficientCapacity, p.Name, to-from, max(free, 0))
 	}
 	if err := write(); err != nil {
 		return err
 	}
-	p.allocated += size
+	p.allocated += to - from
 	return nil
+}
+
+// Capacity is what a ROOT/PATH pool may hand out, whole MiB.
+func (p *Pool) Capacity() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.capacity
+}
+
+// SetCapacity sets it, once the pool's filesystem could be measured.
+func (p *Pool) SetCapacity(bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.capacity = FloorMiB(max(bytes, 0))
+}
+
+// SetDiskSize records a MOUNT disk's size, once it could be measured.
+func (p *Pool) SetDiskSize(d *Disk, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d.Size = FloorMiB(max(bytes, 0))
 }
 
 // Release undoes a charge after write (the record's removal) succeeds.

@@ -37,8 +37,8 @@ func TestDirVolumeSize(t *testing.T) {
 
 func TestPool_Reserve(t *testing.T) {
 	p := New(Spec{Name: "p", Kind: Path}, 10*MiB+5, nil)
-	if p.Capacity != 10*MiB {
-		t.Fatalf("capacity = %d, want it rounded down to 10 MiB", p.Capacity)
+	if p.Capacity() != 10*MiB {
+		t.Fatalf("capacity = %d, want it rounded down to 10 MiB", p.Capacity())
 	}
 	ok := func() error { return nil }
 	if err := p.Reserve(11*MiB, ok); !errors.Is(err, ErrOutOfRange) {
@@ -68,7 +68,7 @@ func TestPool_Reserve(t *testing.T) {
 func TestPool_ReserveOverflow(t *testing.T) {
 	p := New(Spec{Name: "p", Kind: Root}, math.MaxInt64, nil)
 	ok := func() error { return nil }
-	if err := p.Reserve(p.Capacity-MiB, ok); err != nil {
+	if err := p.Reserve(p.Capacity()-MiB, ok); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Reserve(2*MiB, ok); !errors.Is(err, ErrInsufficientCapacity) {

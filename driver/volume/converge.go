@@ -11,13 +11,12 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
-// converge indexes the records loaded at start-up, charges them to their
+// converge charges the records loaded (and indexed) at start-up to their
 // pools, and finishes or rolls back what a crash left half-done: a
 // `creating` directory volume is rolled back (it was never handed out), a
 // `deleting` one is deleted. Nothing is done in an unhealthy pool.
 func (m *Manager) converge(recs []*state.Record) {
 	for _, r := range recs {
-		m.index(r)
 		p := m.pools[r.Pool]
 		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool})
 		switch {

@@ -49,10 +49,7 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 	}
 	rec := m.record(id)
 	rec.Capacity = size
-	if size > p.Capacity {
-		return 0, fmt.Errorf("%w: pool %q: %d bytes exceed its capacity %d", pool.ErrOutOfRange, p.Name, size, p.Capacity)
-	}
-	if err := p.Reserve(size-v.Capacity, func() error { return m.put(rec) }); err != nil {
+	if err := p.Grow(v.Capacity, size, func() error { return m.put(rec) }); err != nil {
 		return 0, err
 	}
 	return size, nil

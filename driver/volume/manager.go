@@ -73,18 +73,18 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("refusing to start over unreadable state: %w", errors.Join(toErrs(bad)...))
 	}
-	inPool := map[string]bool{}
 	for _, r := range recs {
-		inPool[r.Pool] = true
+		m.index(r)
 	}
 	for _, spec := range cfg.Pools {
-		p, err := m.initPool(spec, inPool[spec.Name])
+		p, err := newPool(spec)
 		if err != nil {
 			return nil, err
 		}
 		m.pools[p.Name] = p
 		m.order = append(m.order, p)
 	}
+	m.CheckHealth()
 	m.converge(recs)
 	return m, nil
 }

@@ -272,3 +272,33 @@ func TestShrunkPool_KeepsServing(t *testing.T) {
 		t.Errorf("free of shrunk pool = %d", got)
 	}
 }
+
+func TestCheckHealth_PoolArrivingLate(t *testing.T) {
+	base := t.TempDir()
+	late := filepath.Join(base, "late")
+	cfg := &pool.Config{Pools: []pool.Spec{{Name: "p", Kind: pool.Path, Path: late}}}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	m, err := New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	create := func() error {
+		_, err := m.Create(context.Background(), CreateRequest{Name: "v", Required: MiB})
+		return err
+	}
+	if err := create(); !errors.Is(err, pool.ErrInsufficientCapacity) {
+		t.Fatalf("create in a missing pool: %v", err)
+	}
+	if err := os.Mkdir(late, 0o755); err != nil { // the disk is mounted at last
+		t.Fatal(err)
+	}
+	m.CheckHealth()
+	if avail, _ := m.Capacity(Selector{}); avail == 0 {
+		t.Errorf("capacity of the recovered pool is 0")
+	}
+	if err := create(); err != nil {
+		t.Errorf("create after recovery: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -37,8 +38,16 @@ type Pool struct {
 	*pool.Pool
 	// dir is the canonical pool root (ROOT/PATH).
 	dir string
-	// markerID is the marker this pool must carry (ROOT/PATH).
-	markerID string
+	// marker is the marker ID this pool must carry (ROOT/PATH), "" until
+	// known.
+	marker atomic.Value
+	// healthy is the last health verdict, to log transitions once.
+	healthy atomic.Bool
+}
+
+func (p *Pool) markerID() string {
+	id, _ := p.marker.Load().(string)
+	return id
 }
 
 // volumePath is the canonical path of a volume's directory, for comparisons
@@ -56,7 +65,7 @@ func (p *Pool) volumePath(id string) string {
 // open opens the pool's data directory after checking its marker, so that an
 // unmounted or swapped disk is never written to.
 func (p *Pool) open() (*os.Root, error) {
-	if p.markerID == "" {
+	if p.markerID() == "" {
 		return nil, fmt.Errorf("%w: pool %q was not initialised", ErrUnhealthy, p.Name)
 	}
 	r, err := os.OpenRoot(filepath.Join(p.dir, dataDir))
@@ -68,8 +77,8 @@ func (p *Pool) open() (*os.Root, error) {
 	if err == nil {
 		err = json.Unmarshal(data, &m)
 	}
-	if err == nil && (m.ID != p.markerID || m.Pool != p.Name) {
-		err = fmt.Errorf("marker %s/%s is pool %q id %s, not the recorded %s", dataDir, markerFile, m.Pool, m.ID, p.markerID)
+	if err == nil && (m.ID != p.markerID() || m.Pool != p.Name) {
+		err = fmt.Errorf("marker %s/%s is pool %q id %s, not the recorded %s", dataDir, markerFile, m.Pool, m.ID, p.markerID())
 	}
 	if err != nil {
 		r.Close()
@@ -123,69 +132,91 @@ func mountRoot(dir string) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Dev != parent.Dev
 }
 
-// initPool finds a configured pool on this node: it resolves its root,
-// checks (or, on first use, writes) its marker and measures its capacity.
-// A pool that cannot be verified is returned unhealthy, never re-initialised
-// over existing records (hasRecords).
-func (m *Manager) initPool(spec pool.Spec, hasRecords bool) (*Pool, error) {
-	if !spec.Kind.Directory() {
-		var disks []*pool.Disk
-		for _, ds := range spec.Disks {
-			d := &pool.Disk{ID: pool.DiskID(spec.Name, ds.Path), Path: ds.Path}
-			if dir, err := filepath.EvalSymlinks(ds.Path); err == nil {
-				d.Path = dir
-			}
-			var st unix.Statfs_t
-			if diskMounted(d) && unix.Statfs(d.Path, &st) == nil {
-				d.Size = pool.FloorMiB(int64(st.Blocks) * st.Bsize)
-			} else {
-				m.log.WithField("pool", spec.Name).WithField("disk", ds.Path).Warn("mount disk is not mounted; it serves nothing until it is")
-			}
-			disks = append(disks, d)
-		}
-		return &Pool{Pool: pool.New(spec, 0, disks)}, nil
-	}
-	log := m.log.WithField("pool", spec.Name).WithField("path", spec.Path)
-	p := &Pool{dir: spec.Path}
-	if spec.Kind == pool.Root {
-		if err := os.MkdirAll(spec.Path, 0o700); err != nil {
-			return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
-		}
-	}
-	if dir, err := filepath.EvalSymlinks(spec.Path); err == nil {
-		p.dir = dir
-	}
-	id, err := m.adoptMarker(spec, p.dir, hasRecords)
-	if err != nil {
-		log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
-	}
-	p.markerID = id
-	capacity := int64(0)
+// newPool makes a configured pool; refresh then finds it on this node.
+func newPool(spec pool.Spec) (*Pool, error) {
+	var capacity int64
 	if spec.Capacity != nil {
 		capacity = int64(*spec.Capacity)
 	}
-	p.Pool = pool.New(spec, capacity, nil)
+	if spec.Kind.Directory() {
+		if spec.Kind == pool.Root {
+			if err := os.MkdirAll(spec.Path, 0o700); err != nil {
+				return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
+			}
+		}
+		return healthyAtFirst(&Pool{Pool: pool.New(spec, capacity, nil), dir: canonicalDir(spec.Path)}), nil
+	}
+	var disks []*pool.Disk
+	for _, ds := range spec.Disks {
+		disks = append(disks, &pool.Disk{ID: pool.DiskID(spec.Name, ds.Path), Path: canonicalDir(ds.Path)})
+	}
+	return healthyAtFirst(&Pool{Pool: pool.New(spec, 0, disks)}), nil
+}
+
+// healthyAtFirst presumes a new pool healthy, so that the first check logs
+// an unhealthy one (and only that).
+func healthyAtFirst(p *Pool) *Pool {
+	p.healthy.Store(true)
+	return p
+}
+
+func canonicalDir(p string) string {
+	if dir, err := filepath.EvalSymlinks(p); err == nil {
+		return dir
+	}
+	return p
+}
+
+// refresh finds the pool on this node and reports whether it is healthy:
+// for ROOT/PATH it checks (or, on first use, writes) the marker, makes the
+// pool's directories and measures an unset capacity; for MOUNT it measures
+// the disks that are mounted. A pool that cannot be verified stays
+// unhealthy, and is never re-initialised over existing records. It is
+// called at start-up and by the health watch, so a disk mounted late is
+// taken into service without a restart.
+func (m *Manager) refresh(p *Pool) (bool, error) {
+	if !p.Kind.Directory() {
+		healthy := false
+		for _, d := range p.Disks {
+			if !diskMounted(d) {
+				continue
+			}
+			healthy = true
+			var st unix.Statfs_t
+			if d.Size == 0 && unix.Statfs(d.Path, &st) == nil {
+				p.SetDiskSize(d, int64(st.Blocks)*st.Bsize)
+			}
+		}
+		if !healthy {
+			return false, fmt.Errorf("%w: pool %q: none of its disks is mounted", ErrUnhealthy, p.Name)
+		}
+		return true, nil
+	}
+	if p.markerID() == "" {
+		id, err := m.adoptMarker(p.Spec, p.dir, m.hasRecords(p.Name))
+		if err != nil {
+			return false, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
+		}
+		p.marker.Store(id)
+	}
 	root, err := p.open()
 	if err != nil {
-		if id != "" {
-			log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
-		}
-		return p, nil
+		return false, err
 	}
 	defer root.Close()
 	for _, d := range []string{volumesDir, trashDir} {
 		if err := root.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
+			return false, fmt.Errorf("pool %q: %w", p.Name, err)
 		}
 	}
-	if spec.Capacity == nil {
+	if p.Spec.Capacity == nil && p.Capacity() == 0 {
 		var st unix.Statfs_t
 		if err := unix.Statfs(p.dir, &st); err != nil {
-			return nil, fmt.Errorf("pool %q: statfs: %w", spec.Name, err)
+			return false, fmt.Errorf("pool %q: statfs: %w", p.Name, err)
 		}
-		p.Pool = pool.New(spec, int64(st.Blocks)*st.Bsize-int64(spec.Reserve), nil)
+		p.SetCapacity(int64(st.Blocks)*st.Bsize - int64(p.Spec.Reserve))
 	}
-	return p, nil
+	return true, nil
 }
 
 // adoptMarker returns the marker ID the pool must carry. The state dir's

@@ -1,0 +1,51 @@
+package volume
+
+import (
+	"context"
+	"time"
+)
+
+// Watch re-checks every pool's health every interval until ctx ends (see
+// CheckHealth).
+func (m *Manager) Watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.CheckHealth()
+		}
+	}
+}
+
+// CheckHealth refreshes every pool and logs each change of health once: a
+// pool that goes missing is reported unhealthy (it serves nothing new and
+// nothing in it is deleted), one that comes back is taken into service.
+func (m *Manager) CheckHealth() {
+	for _, p := range m.order {
+		healthy, err := m.refresh(p)
+		if was := p.healthy.Swap(healthy); was == healthy {
+			continue
+		}
+		log := m.log.WithField("pool", p.Name)
+		if healthy {
+			log.Info("pool healthy: serving")
+		} else {
+			log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
+		}
+	}
+}
+
+// hasRecords reports whether any record points into the pool.
+func (m *Manager) hasRecords(pool string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, r := range m.records {
+		if r.Pool == pool {
+			return true
+		}
+	}
+	return false
+}
