@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -14,9 +15,12 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
-// NodeGetVolumeStats reports bytes and inodes at a path where the volume is
-// mounted (its target or staging path); NotFound for an unknown volume or a
-// path that does not show it.
+// NodeGetVolumeStats reports the volume's own usage at a path where it is
+// mounted (its target or staging path): total is the volume's capacity, used
+// what the volume itself holds, available what it may still write (bounded
+// by its filesystem's free space). NotFound for an unknown volume or a path
+// that does not show it. When the pool is unreachable behind the mount, the
+// mount's own filesystem numbers are reported (NodeGetVolumeHealth says why).
 func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	id, p := req.GetVolumeId(), req.GetVolumePath()
 	if err := required(id, "volume_id", p, "volume_path"); err != nil {
@@ -29,6 +33,22 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if p, err = s.mountedAt(v, p); err != nil {
 		return nil, err
 	}
+	u, err := s.Volumes.Usage(v)
+	if errors.Is(err, volume.ErrUnhealthy) {
+		return statfsUsage(id, p)
+	}
+	if err != nil {
+		return nil, csiutil.ToStatus(err)
+	}
+	avail := max(min(v.Capacity-u.Bytes, u.FreeBytes), 0)
+	return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{
+		{Unit: csi.VolumeUsage_BYTES, Total: v.Capacity, Used: u.Bytes, Available: avail},
+		{Unit: csi.VolumeUsage_INODES, Total: u.Inodes + u.FreeInodes, Used: u.Inodes, Available: u.FreeInodes},
+	}}, nil
+}
+
+// statfsUsage reports the filesystem numbers of the mount at p.
+func statfsUsage(id, p string) (*csi.NodeGetVolumeStatsResponse, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err != nil {
 		if mounter.Corrupted(err) {
@@ -47,7 +67,8 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 }
 
 // NodeGetVolumeHealth reports a volume INACCESSIBLE when its pool or disk is
-// missing, its directory gone, or the pool no longer the recorded one.
+// missing, its directory gone, or the pool no longer the recorded one; and
+// DEGRADED when it holds more than its capacity where that is not enforced.
 func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
 	id := req.GetVolumeId()
 	if err := required(id, "volume_id"); err != nil {
@@ -58,15 +79,18 @@ func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHe
 	if errors.Is(err, volume.ErrNotFound) {
 		return nil, csiutil.ToStatus(err)
 	}
+	var u volume.Usage
 	if err == nil {
-		var f interface{ Close() error }
-		if f, err = s.Volumes.OpenDir(v); err == nil {
-			f.Close()
-		}
+		u, err = s.Volumes.Usage(v)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
 			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: "PoolUnavailable", Message: err.Error()})
+	case v.Pool.Kind.Directory() && u.Bytes > v.Capacity:
+		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
+			Status: csi.VolumeHealthErrorType_DEGRADED, Reason: "OverCapacity",
+			Message: fmt.Sprintf("volume uses %d bytes, more than its capacity of %d (capacity is not enforced on this pool)", u.Bytes, v.Capacity)})
 	}
 	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
 }

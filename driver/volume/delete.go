@@ -55,6 +55,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		}
 	}
 	failpoint.Inject(failpoint.DeleteMarked)
+	m.forgetUsage(id)
 	return m.finishDelete(p, r)
 }
 

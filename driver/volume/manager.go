@@ -45,6 +45,8 @@ type Manager struct {
 	// and path keys. No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
+	usage usageCache
+
 	mu      sync.RWMutex             // guards the in-memory index only
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
