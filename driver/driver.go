@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 
+	"github.com/localdisk-csi/localdisk/driver/admin"
 	"github.com/localdisk-csi/localdisk/driver/controller"
 	"github.com/localdisk-csi/localdisk/driver/identity"
 	"github.com/localdisk-csi/localdisk/driver/node"
@@ -58,6 +59,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller")})
+	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode, Log: d.log.WithField("component", "node")})
 

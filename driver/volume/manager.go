@@ -265,3 +265,17 @@ func (m *Manager) Lock(ctx context.Context, keys ...string) (func(), error) {
 func IDKey(id string) string     { return "id:" + id }
 func NameKey(name string) string { return "name:" + name }
 func PathKey(p string) string    { return "path:" + p }
+
+// Records returns copies of every record, in any phase.
+func (m *Manager) Records() []state.Record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]state.Record, 0, len(m.records))
+	for _, r := range m.records {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// PoolUsage is the pool's accounting, counting only usable MOUNT disks free.
+func (m *Manager) PoolUsage(p *Pool) pool.Usage { return p.Usage(diskUsable) }

@@ -1,0 +1,154 @@
+// Package admin serves localdisk's operator API on the plugin's socket, next
+// to the CSI services: the pools' state and the volumes with their phases
+// and mounts, for `localdisk status` and `localdisk volumes`. The service is
+// described by hand (no generated code): each method takes
+// google.protobuf.Empty and returns a google.protobuf.Struct holding the JSON
+// form of Status or []VolumeInfo.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// ServiceName is the gRPC service of the operator API.
+const ServiceName = "localdisk.v1.Admin"
+
+// PoolStatus is one pool as `localdisk status` shows it.
+type PoolStatus struct {
+	Name          string   `json:"name"`
+	Kind          string   `json:"kind"`
+	Root          string   `json:"root,omitempty"`
+	Disks         []string `json:"disks,omitempty"`
+	Capacity      int64    `json:"capacity"`
+	Allocated     int64    `json:"allocated"`
+	Free          int64    `json:"free"`
+	Healthy       bool     `json:"healthy"`
+	Volumes       int      `json:"volumes"`
+	QuotaEnforced bool     `json:"quotaEnforced"`
+	ListUnclaimed bool     `json:"listUnclaimed,omitempty"`
+}
+
+// Status is the answer of Status.
+type Status struct {
+	Driver  string       `json:"driver"`
+	Version string       `json:"version"`
+	NodeID  string       `json:"nodeID"`
+	Pools   []PoolStatus `json:"pools"`
+}
+
+// VolumeInfo is one volume as `localdisk volumes` shows it.
+type VolumeInfo struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Pool      string   `json:"pool"`
+	Kind      string   `json:"kind"`
+	Capacity  int64    `json:"capacity"`
+	Phase     string   `json:"phase"`
+	Mounts    []string `json:"mounts,omitempty"`
+	Unclaimed bool     `json:"unclaimed,omitempty"`
+}
+
+// Server answers the operator API from the volume manager.
+type Server struct {
+	Volumes                 *volume.Manager
+	Driver, Version, NodeID string
+}
+
+// Register adds the service to a gRPC server.
+func Register(s *grpc.Server, srv *Server) {
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: ServiceName,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{
+			{MethodName: "Status", Handler: handler(func(context.Context) (any, error) { return srv.Status(), nil })},
+			{MethodName: "Volumes", Handler: handler(func(context.Context) (any, error) { return srv.VolumeInfos() })},
+		},
+	}, srv)
+}
+
+func handler(f func(context.Context) (any, error)) grpc.MethodHandler {
+	return func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		if err := dec(&emptypb.Empty{}); err != nil {
+			return nil, err
+		}
+		call := func(ctx context.Context, _ any) (any, error) {
+			v, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return toStruct(v)
+		}
+		if ic == nil {
+			return call(ctx, nil)
+		}
+		return ic(ctx, &emptypb.Empty{}, &grpc.UnaryServerInfo{FullMethod: "/" + ServiceName}, call)
+	}
+}
+
+// toStruct wraps a value's JSON form in a Struct ({"items": v} for lists).
+func toStruct(v any) (*structpb.Struct, error) {
+	blob, err := json.Marshal(map[string]any{"items": v})
+	if err != nil {
+		return nil, err
+	}
+	s := &structpb.Struct{}
+	return s, s.UnmarshalJSON(blob)
+}
+
+// Status reports every pool.
+func (s *Server) Status() Status {
+	counts := map[string]int{}
+	for _, r := range s.Volumes.Records() {
+		counts[r.Pool]++
+	}
+	st := Status{Driver: s.Driver, Version: s.Version, NodeID: s.NodeID}
+	for _, p := range s.Volumes.Pools() {
+		u := s.Volumes.PoolUsage(p)
+		ps := PoolStatus{Name: p.Name, Kind: string(p.Kind), Root: p.Path, Capacity: u.Capacity,
+			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Volumes: counts[p.Name],
+			ListUnclaimed: p.ListUnclaimed}
+		for _, d := range p.Disks {
+			ps.Disks = append(ps.Disks, d.Path)
+		}
+		st.Pools = append(st.Pools, ps)
+	}
+	return st
+}
+
+// VolumeInfos lists every record (any phase) and every listed unclaimed
+// disk, with the mounts that show each volume.
+func (s *Server) VolumeInfos() ([]VolumeInfo, error) {
+	t, err := mounter.ReadTable()
+	if err != nil {
+		return nil, err
+	}
+	var out []VolumeInfo
+	for _, r := range s.Volumes.Records() {
+		out = append(out, VolumeInfo{ID: r.ID, Name: r.Name, Pool: r.Pool, Kind: r.Kind, Capacity: r.Capacity, Phase: string(r.Phase)})
+	}
+	for _, v := range s.Volumes.List() {
+		if !v.Claimed {
+			out = append(out, VolumeInfo{ID: v.ID, Pool: v.Pool.Name, Kind: string(v.Pool.Kind), Capacity: v.Capacity, Phase: "unclaimed", Unclaimed: true})
+		}
+	}
+	for i := range out {
+		if v, err := s.Volumes.Lookup(out[i].ID); err == nil {
+			if src, err := t.Locate(v.Path()); err == nil {
+				for _, u := range t.Uses(v.Path(), src) {
+					out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
