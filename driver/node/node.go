@@ -38,8 +38,8 @@ var _ csi.NodeServer = (*Server)(nil)
 // maxStack bounds how many stacked mounts an unmount loop removes.
 const maxStack = 16
 
-// NodeGetCapabilities: stage/unstage, stats, volume health, expansion and
-// the single-node multi-writer access modes.
+// NodeGetCapabilities: stage/unstage, stats, volume health, expansion,
+// volume mount groups and the single-node multi-writer access modes.
 func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
 	var out []*csi.NodeServiceCapability
 	for _, t := range []csi.NodeServiceCapability_RPC_Type{
@@ -48,6 +48,7 @@ func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRe
 		csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
 		csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 		csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
+		csi.NodeServiceCapability_RPC_VOLUME_MOUNT_GROUP,
 	} {
 		out = append(out, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{
 			Rpc: &csi.NodeServiceCapability_RPC{Type: t}}})
@@ -92,6 +93,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		return nil, csiutil.ToStatus(err)
 	}
 	defer dir.Close()
+	if err := applyMountGroup(dir, req.GetVolumeCapability()); err != nil {
+		return nil, err
+	}
 	t, src, err := snapshot(v)
 	if err != nil {
 		return nil, err
@@ -154,6 +158,17 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	v, err := s.Volumes.Lookup(id)
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
+	}
+	if c.GetMount().GetVolumeMountGroup() != "" {
+		dir, err := s.Volumes.OpenDir(v)
+		if err != nil {
+			return nil, csiutil.ToStatus(err)
+		}
+		err = applyMountGroup(dir, c)
+		dir.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	t, src, err := snapshot(v)
 	if err != nil {
