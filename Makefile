@@ -25,7 +25,7 @@ endef
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the plugin into _output/localdisk (version from git describe).
@@ -72,3 +72,7 @@ image: ## Build the container image (IMAGE, default localdisk:VERSION).
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(OUTPUT)
+
+.PHONY: mesos-examples
+mesos-examples: ## Regenerate deploy/mesos's profiles, provider and isolator configs.
+	$(GO) test -count=1 -run '^TestMesosExamples$$' ./cmd/localdisk -args -update

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/admin"
 	"github.com/localdisk-csi/localdisk/driver/controller"
 	"github.com/localdisk-csi/localdisk/driver/identity"
+	"github.com/localdisk-csi/localdisk/driver/metrics"
 	"github.com/localdisk-csi/localdisk/driver/node"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
@@ -55,7 +57,22 @@ func (d *Driver) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.opts.Endpoint, err)
 	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(interceptor(d.log.WithField("component", "grpc"))))
+	interceptors := []grpc.UnaryServerInterceptor{interceptor(d.log.WithField("component", "grpc"))}
+	if d.opts.MetricsAddress != "" {
+		m := metrics.New(d.Volumes)
+		ml, err := net.Listen("tcp", d.opts.MetricsAddress)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("metrics address %s: %w", d.opts.MetricsAddress, err)
+		}
+		go func() {
+			if err := m.Serve(ctx, ml); err != nil {
+				d.log.WithError(err).Error("metrics server stopped")
+			}
+		}()
+		interceptors = append(interceptors, m.Interceptor())
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(interceptors...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller")})
@@ -69,7 +86,8 @@ func (d *Driver) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	d.log.WithFields(logrus.Fields{"endpoint": d.opts.Endpoint, "node_id": d.opts.NodeID,
-		"driver": d.opts.DriverName, "version": Version, "pools": len(d.Volumes.Pools())}).Info("serving")
+		"driver": d.opts.DriverName, "version": Version, "pools": len(d.Volumes.Pools()),
+		"metrics": d.opts.MetricsAddress}).Info("serving")
 	select {
 	case err = <-done:
 	case <-ctx.Done():

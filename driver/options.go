@@ -48,6 +48,9 @@ type Options struct {
 	MaxVolumesPerNode int64
 	// HealthInterval is how often pools are re-checked.
 	HealthInterval time.Duration
+	// MetricsAddress serves Prometheus metrics at http://ADDR/metrics
+	// (empty: off).
+	MetricsAddress string
 }
 
 // AddFlags registers the options' flags.
@@ -59,6 +62,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WorkDir, "work-dir", os.Getenv(envWorkDir), "Mesos agent work dir: the ROOT pool of Mesos agent resources (default $"+envWorkDir+")")
 	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
 	fs.Int64Var(&o.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported to the CO (0: no limit)")
+	fs.StringVar(&o.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this host:port at /metrics (default: off)")
 	fs.DurationVar(&o.HealthInterval, "health-interval", 30*time.Second, "how often pools are re-checked (a missing disk, one that came back)")
 }
 

@@ -2,6 +2,7 @@
 // disks as ROOT, PATH and MOUNT volumes over CSI v1.
 //
 //	localdisk [serve] --endpoint unix:///ABS/csi.sock --node-id NODE --state-dir DIR --config FILE
+//	localdisk status|volumes [--endpoint unix:///ABS/csi.sock] [--output table|json]
 //	localdisk version
 package main
 
@@ -32,11 +33,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stderr)
+	case "status", "volumes":
+		return clientCmd(cmd, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, driver.Version)
 		return 0
+	case "mesos":
+		return mesosCmd(args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: localdisk [serve|version] [flags]; localdisk serve -h lists the flags")
+		fmt.Fprintln(stdout, "usage: localdisk [serve|status|volumes|mesos|version] [flags]; localdisk CMD -h lists the flags")
 		return 0
 	}
 	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve or version)\n", cmd)

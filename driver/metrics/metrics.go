@@ -1,0 +1,121 @@
+// Package metrics exposes localdisk's Prometheus metrics: every RPC by
+// method and code with a latency histogram (one gRPC interceptor), and per
+// pool its capacity, allocation, free room, volume count, health and quota
+// enforcement, read from the volume manager at scrape time.
+package metrics
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// Metrics is the plugin's registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New registers the RPC metrics, the pool collector and the Go runtime
+// and process collectors.
+func New(vols *volume.Manager) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "localdisk_rpc_requests_total", Help: "CSI and operator RPCs handled, by method and gRPC code.",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "localdisk_rpc_duration_seconds", Help: "RPC latency by method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"method"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, poolCollector{vols},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Interceptor counts and times every unary RPC.
+func (m *Metrics) Interceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := h(ctx, req)
+		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+		m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+		m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		return resp, err
+	}
+}
+
+// Serve serves /metrics on addr until ctx ends.
+func (m *Metrics) Serve(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(l); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+var (
+	poolLabels  = []string{"pool", "kind"}
+	capacityD   = prometheus.NewDesc("localdisk_pool_capacity_bytes", "What the pool may hand out (MOUNT: the sum of its disks).", poolLabels, nil)
+	allocatedD  = prometheus.NewDesc("localdisk_pool_allocated_bytes", "Capacity charged to the pool's volumes.", poolLabels, nil)
+	freeD       = prometheus.NewDesc("localdisk_pool_free_bytes", "Capacity still free (MOUNT: usable unclaimed disks).", poolLabels, nil)
+	volumesD    = prometheus.NewDesc("localdisk_pool_volumes", "Volumes recorded in the pool, in any phase.", poolLabels, nil)
+	healthyD    = prometheus.NewDesc("localdisk_pool_healthy", "1 when the pool's disk is present and the recorded one, else 0.", poolLabels, nil)
+	quotaD      = prometheus.NewDesc("localdisk_pool_quota_enforced", "1 when the pool enforces volume capacities with quotas.", poolLabels, nil)
+	eraseQueueD = prometheus.NewDesc("localdisk_erase_backlog", "Disks waiting for their erase to complete.", nil, nil)
+)
+
+// poolCollector reads the pools at scrape time.
+type poolCollector struct{ vols *volume.Manager }
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, quotaD, eraseQueueD} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]int{}
+	for _, r := range c.vols.Records() {
+		counts[r.Pool]++
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, p := range c.vols.Pools() {
+		u := c.vols.PoolUsage(p)
+		l := []string{p.Name, string(p.Kind)}
+		gauge(capacityD, float64(u.Capacity), l...)
+		gauge(allocatedD, float64(u.Allocated), l...)
+		gauge(freeD, float64(u.Free), l...)
+		gauge(volumesD, float64(counts[p.Name]), l...)
+		gauge(healthyD, b2f(p.Healthy()), l...)
+		gauge(quotaD, 0, l...)
+	}
+	gauge(eraseQueueD, 0)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,54 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/localdisk-csi/localdisk/test/testutil"
+)
+
+// TestMetrics_Scrape scrapes a running plugin's /metrics.
+func TestMetrics_Scrape(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("pools:\n- name: r\n  kind: root\n  path: %s/root\n  capacity: 64Mi\n", dir)
+	p := testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
+		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n", StateDir: filepath.Join(dir, "state"),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--metrics-address", addr},
+	})
+	e := &env{t: t, dir: dir, p: p}
+	e.create("m", 4*mib, nil)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		`localdisk_rpc_requests_total{code="OK",method="CreateVolume"} 1`,
+		`localdisk_rpc_duration_seconds_count{method="CreateVolume"} 1`,
+		`localdisk_pool_capacity_bytes{kind="root",pool="r"} 6.7108864e+07`,
+		`localdisk_pool_allocated_bytes{kind="root",pool="r"} 4.194304e+06`,
+		`localdisk_pool_free_bytes{kind="root",pool="r"} 6.291456e+07`,
+		`localdisk_pool_volumes{kind="root",pool="r"} 1`,
+		`localdisk_pool_healthy{kind="root",pool="r"} 1`,
+		`localdisk_pool_quota_enforced{kind="root",pool="r"} 0`,
+		`localdisk_erase_backlog 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
