@@ -50,7 +50,8 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if req.GetName() == "" {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "name is missing")
 	}
-	if err := csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
+	block, err := csiutil.CheckCapabilities(req.GetVolumeCapabilities())
+	if err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.GetVolumeContentSource() != nil {
@@ -71,6 +72,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		Required: req.GetCapacityRange().GetRequiredBytes(),
 		Limit:    req.GetCapacityRange().GetLimitBytes(),
 		Selector: sel,
+		Block:    block,
 	})
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
@@ -125,8 +127,13 @@ func (s *Server) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if err := csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
+	if _, err := csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+	}
+	for _, c := range req.GetVolumeCapabilities() {
+		if err := csiutil.CheckVolume(c, v.Device(), v.Block); err != nil {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+		}
 	}
 	if sel, err := s.Volumes.ParseSelector(req.GetParameters()); err != nil || !sel.Match(v.Pool) {
 		return &csi.ValidateVolumeCapabilitiesResponse{Message: "parameters do not select this volume's pool " + strconv.Quote(v.Pool.Name)}, nil
@@ -185,8 +192,10 @@ func (s *Server) GetCapacity(_ context.Context, req *csi.GetCapacityRequest) (*c
 	if t := req.GetAccessibleTopology(); t != nil && !csiutil.OnNode(t, s.TopologyKey, s.NodeID) {
 		return zero, nil
 	}
-	for _, c := range req.GetVolumeCapabilities() {
-		if csiutil.CheckCapability(c) != nil {
+	block := false
+	if len(req.GetVolumeCapabilities()) > 0 {
+		var err error
+		if block, err = csiutil.CheckCapabilities(req.GetVolumeCapabilities()); err != nil {
 			return zero, nil
 		}
 	}
@@ -194,7 +203,7 @@ func (s *Server) GetCapacity(_ context.Context, req *csi.GetCapacityRequest) (*c
 	if err != nil {
 		return zero, nil
 	}
-	avail, maxVol := s.Volumes.Capacity(sel)
+	avail, maxVol := s.Volumes.Capacity(sel, block)
 	return &csi.GetCapacityResponse{AvailableCapacity: avail, MaximumVolumeSize: wrapperspb.Int64(maxVol)}, nil
 }
 

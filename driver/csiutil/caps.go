@@ -7,16 +7,16 @@ import (
 )
 
 // CheckCapability reports why localdisk cannot serve a volume capability, or
-// nil when it can. Every volume is a directory on one node: block access,
-// multi-node access modes and mount flags are not served; fs_type is
-// accepted as given (a bind mount shows the pool's own filesystem).
+// nil when it can. Every volume lives on one node: multi-node access modes
+// and mount flags are not served; fs_type is accepted as given (a bind mount
+// shows the pool's own filesystem). Block access is served by device disks
+// only, which the callers check against the volume or pool.
 func CheckCapability(c *csi.VolumeCapability) error {
 	if c == nil {
 		return fmt.Errorf("volume capability is missing")
 	}
 	switch {
 	case c.GetBlock() != nil:
-		return fmt.Errorf("block access is not supported: localdisk volumes are directories")
 	case c.GetMount() == nil:
 		return fmt.Errorf("access_type is missing")
 	case len(c.GetMount().GetMountFlags()) > 0:
@@ -35,15 +35,38 @@ func CheckCapability(c *csi.VolumeCapability) error {
 	}
 }
 
-// CheckCapabilities checks a list, which must not be empty.
-func CheckCapabilities(cs []*csi.VolumeCapability) error {
+// CheckCapabilities checks a list, which must not be empty nor mix block
+// and mount access; it reports whether it asks for block access.
+func CheckCapabilities(cs []*csi.VolumeCapability) (block bool, err error) {
 	if len(cs) == 0 {
-		return fmt.Errorf("volume_capabilities are missing")
+		return false, fmt.Errorf("volume_capabilities are missing")
 	}
-	for _, c := range cs {
+	for i, c := range cs {
 		if err := CheckCapability(c); err != nil {
-			return err
+			return false, err
 		}
+		if i > 0 && IsBlock(c) != block {
+			return false, fmt.Errorf("volume_capabilities mix block and mount access")
+		}
+		block = IsBlock(c)
+	}
+	return block, nil
+}
+
+// IsBlock reports whether the capability asks for raw block access.
+func IsBlock(c *csi.VolumeCapability) bool { return c.GetBlock() != nil }
+
+// CheckVolume reports why a volume cannot serve a capability: block access
+// needs a device disk, and a volume created for one access type keeps it.
+func CheckVolume(c *csi.VolumeCapability, device, block bool) error {
+	switch {
+	case IsBlock(c) && !device:
+		return fmt.Errorf("block access needs a device disk; this volume is a directory")
+	case IsBlock(c) != block && device:
+		if block {
+			return fmt.Errorf("this is a raw block volume; mount access is not served")
+		}
+		return fmt.Errorf("this is a filesystem volume; block access is not served")
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 	"k8s.io/mount-utils"
+	utilexec "k8s.io/utils/exec"
 )
 
 // Source identifies what a mount shows: a filesystem (major:minor) and the
@@ -177,4 +178,13 @@ func Unmount(path string) error {
 		return fmt.Errorf("unmount %s: %w", path, err)
 	}
 	return nil
+}
+
+// FormatAndMount mounts a device disk's filesystem at target, making one of
+// fsType first only when the device is blank: k8s.io/mount-utils'
+// SafeFormatAndMount never formats a device that has a filesystem or a
+// partition table.
+func FormatAndMount(dev, target, fsType string, mkfsOptions []string) error {
+	m := &mount.SafeFormatAndMount{Interface: mount.New(""), Exec: utilexec.New()}
+	return m.FormatAndMountSensitiveWithFormatOptions(dev, target, fsType, nil, nil, mkfsOptions)
 }

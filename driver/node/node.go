@@ -88,6 +88,15 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
+	if err := csiutil.CheckVolume(req.GetVolumeCapability(), v.Device(), v.Block); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume %s: %v", id, err)
+	}
+	if v.Device() {
+		if err := s.stageDevice(ctx, v, staging, req.GetVolumeCapability()); err != nil {
+			return nil, err
+		}
+		return &csi.NodeStageVolumeResponse{}, nil
+	}
 	dir, err := s.Volumes.OpenDir(v)
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
@@ -96,7 +105,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := applyMountGroup(dir, req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
-	t, src, err := snapshot(v)
+	t, src, err := s.snapshot(v, false)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +168,16 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if c.GetMount().GetVolumeMountGroup() != "" {
+	if err := csiutil.CheckVolume(c, v.Device(), v.Block); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "volume %s: %v", id, err)
+	}
+	if csiutil.IsBlock(c) {
+		if err := s.publishBlock(v, target, ro, c); err != nil {
+			return nil, err
+		}
+		return &csi.NodePublishVolumeResponse{}, nil
+	}
+	if c.GetMount().GetVolumeMountGroup() != "" && !v.Device() {
 		dir, err := s.Volumes.OpenDir(v)
 		if err != nil {
 			return nil, csiutil.ToStatus(err)
@@ -170,7 +188,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 			return nil, err
 		}
 	}
-	t, src, err := snapshot(v)
+	t, src, err := s.snapshot(v, false)
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +204,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		}
 		return &csi.NodePublishVolumeResponse{}, nil
 	}
-	if c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
-		for _, u := range t.Uses(v.Path(), src) {
-			if u.Mountpoint != staging && u.Mountpoint != target {
-				return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is SINGLE_NODE_SINGLE_WRITER and already published at %s", id, u.Mountpoint)
-			}
-		}
+	if err := singleWriter(t, v.Path(), src, c, staging, target); err != nil {
+		return nil, err
 	}
 	if err := makeDir(target); err != nil {
 		return nil, err
@@ -262,17 +276,32 @@ func canonical(p, field string) (string, error) {
 	return c, nil
 }
 
-// snapshot reads the mount table and locates the volume's directory in it.
-func snapshot(v *volume.Volume) (mounter.Table, mounter.Source, error) {
+// snapshot reads the mount table and what a mount of the volume shows (its
+// directory, its device's filesystem, or its device node if block).
+func (s *Server) snapshot(v *volume.Volume, block bool) (mounter.Table, mounter.Source, error) {
 	t, err := mounter.ReadTable()
 	if err != nil {
 		return nil, mounter.Source{}, csiutil.Errorf(codes.Internal, "%v", err)
 	}
-	src, err := t.Locate(v.Path())
+	src, err := s.Volumes.Source(t, v, block)
 	if err != nil {
-		return nil, mounter.Source{}, csiutil.Errorf(codes.Internal, "%v", err)
+		return nil, mounter.Source{}, csiutil.ToStatus(err)
 	}
 	return t, src, nil
+}
+
+// singleWriter fails a SINGLE_NODE_SINGLE_WRITER publish while the volume
+// is published at another target.
+func singleWriter(t mounter.Table, path string, src mounter.Source, c *csi.VolumeCapability, staging, target string) error {
+	if c.GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
+		return nil
+	}
+	for _, u := range t.Uses(path, src) {
+		if u.Mountpoint != staging && u.Mountpoint != target {
+			return csiutil.Errorf(codes.FailedPrecondition, "volume %s is SINGLE_NODE_SINGLE_WRITER and already published at %s", path, u.Mountpoint)
+		}
+	}
+	return nil
 }
 
 // makeDir makes a mount point directory, accepting an existing directory but

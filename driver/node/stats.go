@@ -33,6 +33,12 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if p, err = s.mountedAt(v, p); err != nil {
 		return nil, err
 	}
+	if v.Device() {
+		if v.Block {
+			return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{{Unit: csi.VolumeUsage_BYTES, Total: v.Capacity}}}, nil
+		}
+		return statfsUsage(id, p)
+	}
 	u, err := s.Volumes.Usage(v)
 	if errors.Is(err, volume.ErrUnhealthy) {
 		return statfsUsage(id, p)
@@ -102,7 +108,7 @@ func (s *Server) mountedAt(v *volume.Volume, p string) (string, error) {
 	if err != nil {
 		return "", csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
 	}
-	t, src, err := snapshot(v)
+	t, src, err := s.snapshot(v, v.Block)
 	if err != nil {
 		return "", err
 	}

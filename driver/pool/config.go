@@ -34,12 +34,49 @@ type Spec struct {
 	ListUnclaimed bool `json:"listUnclaimed,omitempty"`
 	// Disks are the whole disks of a MOUNT pool.
 	Disks []DiskSpec `json:"disks,omitempty"`
+	// Erase says how a MOUNT pool's device disk is erased when its volume
+	// is deleted: none (its filesystem is re-created), zero (zeros written
+	// over the whole device) or discard (BLKDISCARD). Default none.
+	Erase Erase `json:"erase,omitempty"`
 }
 
-// DiskSpec is one whole disk of a MOUNT pool.
+// Erase is a MOUNT pool's erase method.
+type Erase string
+
+// The erase methods.
+const (
+	EraseNone    Erase = "none"
+	EraseZero    Erase = "zero"
+	EraseDiscard Erase = "discard"
+)
+
+// The filesystems localdisk formats device disks with.
+const (
+	FSExt4 = "ext4"
+	FSXFS  = "xfs"
+)
+
+// DiskSpec is one whole disk of a MOUNT pool: a filesystem the operator
+// mounted (Path), or a block device that localdisk formats when blank and
+// mounts itself (Device, FSType, MkfsOptions).
 type DiskSpec struct {
 	// Path is where the operator mounted the disk's filesystem.
-	Path string `json:"path"`
+	Path string `json:"path,omitempty"`
+	// Device is the block device, preferably a stable name
+	// (/dev/disk/by-id/...).
+	Device string `json:"device,omitempty"`
+	// FSType is the filesystem made on a blank device: ext4 or xfs.
+	FSType string `json:"fsType,omitempty"`
+	// MkfsOptions are extra arguments for mkfs.
+	MkfsOptions []string `json:"mkfsOptions,omitempty"`
+}
+
+// Source is the disk's configured path or device.
+func (d DiskSpec) Source() string {
+	if d.Device != "" {
+		return d.Device
+	}
+	return d.Path
 }
 
 // MaxNameLen bounds pool names, so that volume IDs stay short.
@@ -112,24 +149,32 @@ func (c *Config) Validate() error {
 		}
 		paths := []string{s.Path}
 		if s.Kind.Directory() {
-			if len(s.Disks) > 0 || s.ListUnclaimed {
-				return bad("disks and listUnclaimed are for mount pools only")
+			if len(s.Disks) > 0 || s.ListUnclaimed || s.Erase != "" {
+				return bad("disks, listUnclaimed and erase are for mount pools only")
 			}
 		} else {
 			if s.Path != "" || s.Capacity != nil || s.Reserve != 0 {
 				return bad("a mount pool has disks, not path, capacity or reserve")
+			}
+			switch s.Erase {
+			case "", EraseNone, EraseZero, EraseDiscard:
+			default:
+				return bad("erase %q: want none, zero or discard", s.Erase)
 			}
 			if len(s.Disks) == 0 {
 				return bad("a mount pool needs at least one disk")
 			}
 			paths = paths[:0]
 			for j, d := range s.Disks {
-				paths = append(paths, d.Path)
-				id := DiskID(s.Name, d.Path)
-				if prev, dup := ids[id]; dup {
-					return bad("disks[%d]: path %q has the same volume ID as %q", j, d.Path, prev)
+				if err := d.validate(); err != nil {
+					return bad("disks[%d]: %v", j, err)
 				}
-				ids[id] = d.Path
+				paths = append(paths, d.Source())
+				id := DiskID(s.Name, d.Source())
+				if prev, dup := ids[id]; dup {
+					return bad("disks[%d]: %q has the same volume ID as %q", j, d.Source(), prev)
+				}
+				ids[id] = d.Source()
 			}
 		}
 		for _, p := range paths {
@@ -142,6 +187,28 @@ func (c *Config) Validate() error {
 				}
 			}
 			roots = append(roots, p)
+		}
+	}
+	return nil
+}
+
+// validate checks one disk: a path, or a device with its filesystem type.
+func (d DiskSpec) validate() error {
+	switch {
+	case d.Path != "" && d.Device != "":
+		return fmt.Errorf("give path or device, not both")
+	case d.Device == "" && (d.FSType != "" || len(d.MkfsOptions) > 0):
+		return fmt.Errorf("fsType and mkfsOptions are for device disks")
+	case d.Device == "":
+		return nil
+	case !strings.HasPrefix(d.Device, "/dev/"):
+		return fmt.Errorf("device %q must be under /dev", d.Device)
+	case d.FSType != FSExt4 && d.FSType != FSXFS:
+		return fmt.Errorf("device %q: fsType %q: want ext4 or xfs", d.Device, d.FSType)
+	}
+	for _, o := range d.MkfsOptions {
+		if strings.ContainsRune(o, 0) {
+			return fmt.Errorf("device %q: mkfsOptions contain a NUL byte", d.Device)
 		}
 	}
 	return nil

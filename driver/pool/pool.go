@@ -29,11 +29,19 @@ type Pool struct {
 type Disk struct {
 	// ID is the volume ID of the disk (DiskID).
 	ID string
-	// Path is the disk's mount root.
+	// Path is the disk's mount root (a mounted disk).
 	Path string
-	// Size is the filesystem's size, whole MiB.
+	// Device is the configured block device (a device disk), FSType and
+	// MkfsOptions how to format it when blank.
+	Device      string
+	FSType      string
+	MkfsOptions []string
+	// Size is the filesystem's (mounted disk) or device's size, whole MiB.
 	Size int64
 }
+
+// IsDevice reports whether the disk is a block device localdisk mounts.
+func (d *Disk) IsDevice() bool { return d.Device != "" }
 
 // New makes a pool; capacity is the ROOT/PATH capacity in bytes (rounded
 // down to MiB), disks the measured MOUNT disks.

@@ -55,6 +55,21 @@ type Record struct {
 	Context map[string]string `json:"context,omitempty"`
 	// ProjectID is the quota project of a ROOT/PATH volume (0: none).
 	ProjectID uint32 `json:"projectID,omitempty"`
+	// Identity is the stable identity of a MOUNT volume's device (WWN,
+	// serial, filesystem UUID, loop backing file), so a renamed device never
+	// hands one volume another's disk.
+	Identity map[string]string `json:"identity,omitempty"`
+	// Block is set for a raw block volume.
+	Block bool `json:"block,omitempty"`
+	// Erase is the progress of a device disk's erase while `deleting`.
+	Erase *Erase `json:"erase,omitempty"`
+}
+
+// Erase records how far a device erase got, so a restart resumes it.
+type Erase struct {
+	Method string `json:"method"`
+	// Offset is how many bytes from the start are erased.
+	Offset int64 `json:"offset"`
 }
 
 // ErrNotFound: no record for that ID.

@@ -38,6 +38,8 @@ func (m *Manager) converge(recs []*state.Record) {
 		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool, "phase": r.Phase})
 		var err error
 		switch {
+		case r.Phase == state.Deleting && r.Erase != nil:
+			m.startErase(p, r) // resumes from the recorded offset, in the background
 		case r.Phase == state.Deleting:
 			if err = m.checkUnused(p, r.ID); err == nil {
 				err = m.finishDelete(p, r)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -18,6 +19,8 @@ type CreateRequest struct {
 	Name            string
 	Required, Limit int64
 	Selector        Selector
+	// Block asks for a raw block volume: a whole device disk.
+	Block bool
 }
 
 // Create makes the volume or returns the one already made under that name
@@ -42,6 +45,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 		return m.resume(ctx, r, req)
 	}
 	cands := m.candidates(req.Selector)
+	if req.Block {
+		cands = slices.DeleteFunc(cands, func(p *Pool) bool { return !hasDevices(p) })
+		if len(cands) == 0 {
+			return nil, fmt.Errorf("%w: block volumes need a MOUNT pool with device disks", ErrInvalid)
+		}
+	}
 	exhausted := len(cands) == 0
 	var last error = fmt.Errorf("%w: no pool of kind %s", pool.ErrInsufficientCapacity, req.Selector.Kind)
 	for _, p := range cands {
@@ -75,7 +84,7 @@ func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest
 		return nil, fmt.Errorf("%w: volume %s (name %q) is being deleted", ErrBusy, r.ID, r.Name)
 	case p == nil:
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
-	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit):
+	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block:
 		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
 	case r.Phase == state.Creating:
 		unlock, err := m.Lock(ctx, IDKey(r.ID))
@@ -156,16 +165,33 @@ func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volu
 // existing data is kept.
 func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 	var rec *state.Record
-	_, err := p.ClaimDisk(req.Required, req.Limit, diskUsable, func(d *pool.Disk) error {
+	usable := diskUsable
+	if req.Block {
+		usable = blockUsable
+	}
+	_, err := p.ClaimDisk(req.Required, req.Limit, usable, func(d *pool.Disk) error {
 		if m.record(d.ID) != nil {
 			return fmt.Errorf("disk %s has a record but is not claimed", d.ID)
 		}
 		rec = &state.Record{ID: d.ID, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p)}
+			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
+		if d.IsDevice() {
+			_, id, err := m.deviceOf(p, d)
+			if err != nil {
+				return err
+			}
+			rec.Identity = id
+		}
 		return m.put(rec)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return m.volumeOf(rec), nil
+}
+
+// hasDevices reports whether a MOUNT pool has device disks (for block
+// volumes).
+func hasDevices(p *Pool) bool {
+	return slices.ContainsFunc(p.Disks, (*pool.Disk).IsDevice)
 }

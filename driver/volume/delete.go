@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
@@ -50,21 +52,41 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	if r.Phase != state.Deleting {
 		r.Phase = state.Deleting
+		if d := p.Disk(id); d != nil && d.IsDevice() {
+			r.Erase = &state.Erase{Method: string(cmp.Or(p.Erase, pool.EraseNone))}
+		}
 		if err := m.put(r); err != nil {
 			return err
 		}
 	}
 	failpoint.Inject(failpoint.DeleteMarked)
 	m.forgetUsage(id)
+	if r.Erase != nil {
+		return m.eraseDevice(ctx, p, r)
+	}
 	return m.finishDelete(p, r)
 }
 
-// checkUnused fails with ErrInUse while the volume's directory is bind
-// mounted anywhere, or something is mounted inside it.
+// checkUnused fails with ErrInUse while the volume is mounted anywhere (its
+// directory or device filesystem bind mounted, its device node bound for
+// block access) or something is mounted inside its directory.
 func (m *Manager) checkUnused(p *Pool, id string) error {
 	t, err := mounter.ReadTable()
 	if err != nil {
 		return err
+	}
+	if d := p.Disk(id); d != nil && d.IsDevice() {
+		v := &Volume{ID: id, Pool: p}
+		for _, block := range []bool{false, true} {
+			src, err := m.Source(t, v, block)
+			if err != nil {
+				return err
+			}
+			if uses := t.Uses("", src); len(uses) > 0 {
+				return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, uses[0].Mountpoint)
+			}
+		}
+		return nil
 	}
 	dir := p.volumePath(id)
 	src, err := t.Locate(dir)
@@ -124,7 +146,15 @@ func (m *Manager) wipeUnclaimed(v *Volume) error {
 		return err
 	}
 	defer p.SetClaimed(v.ID, false, nil)
-	return wipeDisk(p.Disk(v.ID).Path)
+	d := p.Disk(v.ID)
+	if d.IsDevice() { // no record to resume from: erased in this call
+		dev, err := m.DevicePath(v)
+		if err != nil {
+			return err
+		}
+		return wipeSignatures(dev)
+	}
+	return wipeDisk(d.Path)
 }
 
 // wipeDisk removes everything on a MOUNT disk, never following a symlink out

@@ -27,6 +27,15 @@ type Volume struct {
 	Context  map[string]string
 	// Claimed is false for a MOUNT disk listed as a pre-existing disk.
 	Claimed bool
+	// Block is set for a raw block volume.
+	Block bool
+}
+
+// Device reports whether the volume is a device disk (formatted and mounted
+// by localdisk, or used raw).
+func (v *Volume) Device() bool {
+	d := v.Pool.Disk(v.ID)
+	return d != nil && d.IsDevice()
 }
 
 // Path is the canonical path of the volume's directory (for comparisons
@@ -45,7 +54,9 @@ type Manager struct {
 	// and path keys. No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
-	usage usageCache
+	usage   usageCache
+	erasing sync.Mutex // guards erases
+	erases  eraser
 
 	mu      sync.RWMutex             // guards the in-memory index only
 	records map[string]*state.Record // by ID
@@ -172,7 +183,7 @@ func (m *Manager) drop(r *state.Record) error {
 }
 
 func (m *Manager) volumeOf(r *state.Record) *Volume {
-	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true}
+	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true, Block: r.Block}
 }
 
 // Lookup finds a usable volume by ID: a ready record, or a free disk of a
@@ -235,16 +246,21 @@ func (m *Manager) List() []*Volume {
 	return out
 }
 
-// Capacity is what a CreateVolume selected by s could still get: the sum of
-// the free room of the healthy selected pools and the largest single volume.
+// Capacity is what a CreateVolume selected by s (for a raw block volume if
+// block) could still get: the sum of the free room of the healthy selected
+// pools and the largest single volume.
 // MOUNT pools that list their unclaimed disks count 0 (their disks are
 // already offered as pre-existing volumes).
-func (m *Manager) Capacity(s Selector) (available, maximum int64) {
+func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
+	usable := diskUsable
+	if block {
+		usable = blockUsable
+	}
 	for _, p := range m.candidates(s) {
-		if p.ListUnclaimed || !p.Healthy() {
+		if p.ListUnclaimed || !p.Healthy() || block && p.Kind.Directory() {
 			continue
 		}
-		u := p.Usage(diskUsable)
+		u := p.Usage(usable)
 		available += u.Free
 		maximum = max(maximum, u.MaxVolume)
 	}

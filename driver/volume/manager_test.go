@@ -65,7 +65,7 @@ func (f *fixture) free(params map[string]string) int64 {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	avail, _ := f.m.Capacity(sel)
+	avail, _ := f.m.Capacity(sel, false)
 	return avail
 }
 
@@ -295,7 +295,7 @@ func TestCheckHealth_PoolArrivingLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.CheckHealth()
-	if avail, _ := m.Capacity(Selector{}); avail == 0 {
+	if avail, _ := m.Capacity(Selector{}, false); avail == 0 {
 		t.Errorf("capacity of the recovered pool is 0")
 	}
 	if err := create(); err != nil {

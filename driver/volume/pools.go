@@ -97,7 +97,14 @@ func (p *Pool) check(id string) error {
 		}
 		return err
 	}
-	if d := p.Disk(id); d == nil || !diskMounted(d) {
+	d := p.Disk(id)
+	if d != nil && d.IsDevice() {
+		if _, err := blockDevice(d.Device); err != nil {
+			return fmt.Errorf("%w: the device of volume %s: %v", ErrUnhealthy, id, err)
+		}
+		return nil
+	}
+	if d == nil || !diskMounted(d) {
 		return fmt.Errorf("%w: the disk of volume %s is not mounted", ErrUnhealthy, id)
 	}
 	return nil
@@ -110,7 +117,7 @@ func (p *Pool) Healthy() bool {
 		return p.check("") == nil
 	}
 	for _, d := range p.Disks {
-		if diskMounted(d) {
+		if diskUsable(d) {
 			return true
 		}
 	}
@@ -148,7 +155,11 @@ func newPool(spec pool.Spec) (*Pool, error) {
 	}
 	var disks []*pool.Disk
 	for _, ds := range spec.Disks {
-		disks = append(disks, &pool.Disk{ID: pool.DiskID(spec.Name, ds.Path), Path: canonicalDir(ds.Path)})
+		d := &pool.Disk{ID: pool.DiskID(spec.Name, ds.Source()), Device: ds.Device, FSType: ds.FSType, MkfsOptions: ds.MkfsOptions}
+		if !d.IsDevice() {
+			d.Path = canonicalDir(ds.Path)
+		}
+		disks = append(disks, d)
 	}
 	return healthyAtFirst(&Pool{Pool: pool.New(spec, 0, disks)}), nil
 }
@@ -178,6 +189,18 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 	if !p.Kind.Directory() {
 		healthy := false
 		for _, d := range p.Disks {
+			if d.IsDevice() {
+				if _, err := blockDevice(d.Device); err != nil {
+					continue
+				}
+				if d.Size == 0 {
+					if size, err := deviceSize(d.Device); err == nil {
+						p.SetDiskSize(d, size)
+					}
+				}
+				healthy = true
+				continue
+			}
 			if !diskMounted(d) {
 				continue
 			}
@@ -188,7 +211,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 			}
 		}
 		if !healthy {
-			return false, fmt.Errorf("%w: pool %q: none of its disks is mounted", ErrUnhealthy, p.Name)
+			return false, fmt.Errorf("%w: pool %q: none of its disks is present", ErrUnhealthy, p.Name)
 		}
 		return true, nil
 	}
@@ -304,5 +327,13 @@ func randomID() string {
 }
 
 // diskUsable reports whether a MOUNT disk can be handed out now: it was
-// measured at start-up and is mounted.
-func diskUsable(d *pool.Disk) bool { return d.Size > 0 && diskMounted(d) }
+// measured and is mounted (or, a device disk, present).
+func diskUsable(d *pool.Disk) bool {
+	if d.IsDevice() {
+		return deviceUsable(d)
+	}
+	return d.Size > 0 && diskMounted(d)
+}
+
+// blockUsable reports whether a disk can be handed out as a raw block volume.
+func blockUsable(d *pool.Disk) bool { return d.IsDevice() && deviceUsable(d) }

@@ -46,6 +46,10 @@ type usageEntry struct {
 // symlinks, counting each hard-linked inode once, at most usageMaxEntries
 // entries, and the result is cached for usageTTL.
 func (m *Manager) Usage(v *Volume) (Usage, error) {
+	if v.Device() { // its filesystem is only mounted at the CO's paths
+		_, err := m.DevicePath(v)
+		return Usage{}, err
+	}
 	dir, err := m.OpenDir(v)
 	if err != nil {
 		return Usage{}, err

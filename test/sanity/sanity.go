@@ -53,6 +53,9 @@ type Options struct {
 	// ExpandSize is csi-sanity's TestVolumeExpandSize in bytes (default:
 	// twice VolumeSize).
 	ExpandSize int64
+	// AccessType is csi-sanity's TestVolumeAccessType: "mount" (default)
+	// or "block".
+	AccessType string
 	// Disks are the mount points of loop disks below Dir, which must still
 	// be mounted, each once, at the end.
 	Disks []string
@@ -88,6 +91,7 @@ func Run(t *testing.T, o Options) {
 	cfg.StagingPath = filepath.Join(o.Dir, "staging")
 	cfg.TestVolumeParameters = map[string]string{"pool": o.Pool}
 	cfg.TestVolumeSize = o.VolumeSize
+	cfg.TestVolumeAccessType = o.AccessType
 	cfg.TestVolumeExpandSize = o.ExpandSize
 	if cfg.TestVolumeExpandSize == 0 {
 		cfg.TestVolumeExpandSize = 2 * o.VolumeSize

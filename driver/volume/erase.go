@@ -1,0 +1,177 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// eraseChunk is how much of a device is zeroed between two progress records.
+const eraseChunk = 1 << 30
+
+// eraseBudget bounds how long DeleteVolume waits for an erase before it
+// answers and lets the erase finish in the background: Mesos gives every
+// call 60 s.
+const eraseBudget = 50 * time.Second
+
+// eraser runs at most one erase per disk, in the background.
+type eraser struct {
+	running map[string]chan error // disk ID -> result of the running erase
+}
+
+// eraseDevice starts (or joins) the erase of a `deleting` device volume and
+// waits for it up to the budget left by ctx. The disk stays claimed, so it
+// is not handed out again, until the erase is recorded complete and the
+// record dropped; a crash resumes it from the recorded offset.
+func (m *Manager) eraseDevice(ctx context.Context, p *Pool, r *state.Record) error {
+	done := m.startErase(p, r)
+	budget := eraseBudget
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl)-5*time.Second)
+	}
+	t := time.NewTimer(max(budget, 0))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		m.log.WithField("volume_id", r.ID).Info("erase continues in the background; the disk is handed out again once it is complete")
+		return nil
+	}
+}
+
+// startErase runs the erase in its own goroutine; the returned channel gets
+// its result (and is closed), also for callers that join a running erase.
+func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
+	m.erasing.Lock()
+	defer m.erasing.Unlock()
+	if m.erases.running == nil {
+		m.erases.running = map[string]chan error{}
+	}
+	if ch, ok := m.erases.running[r.ID]; ok {
+		return waitFor(ch)
+	}
+	ch := make(chan error, 1)
+	m.erases.running[r.ID] = ch
+	go func() {
+		err := m.erase(p, r)
+		if err != nil {
+			m.log.WithError(err).WithField("volume_id", r.ID).Error("erase failed; DeleteVolume or a restart retries it")
+		}
+		m.erasing.Lock()
+		delete(m.erases.running, r.ID)
+		m.erasing.Unlock()
+		ch <- err
+		close(ch)
+	}()
+	return waitFor(ch)
+}
+
+// waitFor relays one result of ch to a new channel (so several waiters can
+// each get it; later waiters of a finished erase get nil).
+func waitFor(ch chan error) <-chan error {
+	out := make(chan error, 1)
+	go func() { out <- <-ch; close(out) }()
+	return out
+}
+
+// EraseBacklog is the number of disks whose erase is not complete.
+func (m *Manager) EraseBacklog() int {
+	n := 0
+	for _, r := range m.Records() {
+		if r.Phase == state.Deleting && r.Erase != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// erase erases the device, recording progress, then frees the disk.
+func (m *Manager) erase(p *Pool, r *state.Record) error {
+	d := p.Disk(r.ID)
+	if d == nil {
+		return fmt.Errorf("%w: disk %s is no longer configured", ErrUnhealthy, r.ID)
+	}
+	dev, _, err := m.deviceOf(p, d)
+	if err != nil {
+		return err
+	}
+	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "device": dev, "erase": r.Erase.Method})
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_CLOEXEC|unix.O_EXCL, 0)
+	if err != nil {
+		return fmt.Errorf("erase %s: %w", dev, err)
+	}
+	defer f.Close()
+	size, err := deviceSize(dev)
+	if err != nil {
+		return err
+	}
+	switch pool.Erase(r.Erase.Method) {
+	case pool.EraseZero:
+		for off := r.Erase.Offset; off < size; {
+			n := min(int64(eraseChunk), size-off)
+			if err := zeroRange(f, off, n); err != nil {
+				return fmt.Errorf("zero %s at %d: %w", dev, off, err)
+			}
+			off += n
+			r.Erase.Offset = off
+			if err := m.put(r); err != nil {
+				return err
+			}
+			failpoint.Inject(failpoint.WipeStarted)
+		}
+	case pool.EraseDiscard:
+		if err := ioctlRange(int(f.Fd()), unix.BLKDISCARD, 0, uint64(size)); err != nil {
+			return fmt.Errorf("discard %s: %w", dev, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	f.Close()
+	if err := wipeSignatures(dev); err != nil {
+		return err
+	}
+	log.Info("disk erased")
+	failpoint.Inject(failpoint.DeleteRemoved)
+	return p.SetClaimed(r.ID, false, func() error { return m.drop(r) })
+}
+
+// zeroRange writes zeros over [off, off+n): BLKZEROOUT where the device
+// supports it, plain writes otherwise.
+func zeroRange(f *os.File, off, n int64) error {
+	err := ioctlRange(int(f.Fd()), unix.BLKZEROOUT, uint64(off), uint64(n))
+	if err == nil || !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for n > 0 {
+		w, err := f.WriteAt(buf[:min(int64(len(buf)), n)], off)
+		if err != nil {
+			return err
+		}
+		off, n = off+int64(w), n-int64(w)
+	}
+	return nil
+}
+
+// wipeSignatures removes every filesystem and partition-table signature, so
+// the next stage formats the device afresh (wipefs(8), argument vector).
+func wipeSignatures(dev string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "wipefs", "--all", "--quiet", dev).CombinedOutput(); err != nil {
+		return fmt.Errorf("wipefs %s: %v: %s", dev, err, out)
+	}
+	return nil
+}
