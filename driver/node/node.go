@@ -149,6 +149,12 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	ro := req.GetReadonly() || csiutil.ReadOnlyMode(c)
+	if !filepath.IsAbs(target) || !filepath.IsAbs(staging) {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "target_path and staging_target_path must be absolute")
+	}
+	if _, err := s.Volumes.Lookup(id); err != nil { // before touching the CO's paths
+		return nil, csiutil.ToStatus(err)
+	}
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(target)), 0o750); err != nil {
 		return nil, csiutil.Errorf(codes.Internal, "create the parent of target_path: %v", err)
 	}
