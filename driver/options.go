@@ -57,7 +57,7 @@ type Options struct {
 func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Endpoint, "endpoint", os.Getenv(envEndpoint), "CSI endpoint, unix:///ABS/PATH (default $"+envEndpoint+")")
 	fs.StringVar(&o.NodeID, "node-id", "", "node ID (default $"+envMesosAgentID+", else the hostname)")
-	fs.StringVar(&o.StateDir, "state-dir", envOr(envStateDir, DefaultStateDir), "directory of the volume records (default $"+envStateDir+", else "+DefaultStateDir+")")
+	fs.StringVar(&o.StateDir, "state-dir", envOr(envStateDir, DefaultStateDir), "directory of the volume records (env $"+envStateDir+")")
 	fs.StringVar(&o.ConfigFile, "config", os.Getenv(envConfig), "pools file: native YAML/JSON, or Mesos agent --resources JSON (default $"+envConfig+"; none: one ROOT pool under the state dir)")
 	fs.StringVar(&o.WorkDir, "work-dir", os.Getenv(envWorkDir), "Mesos agent work dir: the ROOT pool of Mesos agent resources (default $"+envWorkDir+")")
 	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ func clientCmd(cmd string, args []string, stdout, stderr io.Writer) int {
 	endpoint := fs.String("endpoint", os.Getenv("CSI_ENDPOINT"), "the plugin's endpoint, unix:///ABS/PATH (default $CSI_ENDPOINT)")
 	output := fs.String("output", "table", "output format: table or json")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *output != "table" && *output != "json" {

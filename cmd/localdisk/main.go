@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "usage: localdisk [serve|status|volumes|mesos|version] [flags]; localdisk CMD -h lists the flags")
 		return 0
 	}
-	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve or version)\n", cmd)
+	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve, status, volumes, mesos or version)\n", cmd)
 	return 2
 }
 
@@ -56,6 +57,9 @@ func serve(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -7,6 +7,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"sort"
@@ -69,13 +70,13 @@ func Register(s *grpc.Server, srv *Server) {
 		ServiceName: ServiceName,
 		HandlerType: (*any)(nil),
 		Methods: []grpc.MethodDesc{
-			{MethodName: "Status", Handler: handler(func(context.Context) (any, error) { return srv.Status(), nil })},
-			{MethodName: "Volumes", Handler: handler(func(context.Context) (any, error) { return srv.VolumeInfos() })},
+			{MethodName: "Status", Handler: handler("Status", func(context.Context) (any, error) { return srv.Status(), nil })},
+			{MethodName: "Volumes", Handler: handler("Volumes", func(context.Context) (any, error) { return srv.VolumeInfos() })},
 		},
 	}, srv)
 }
 
-func handler(f func(context.Context) (any, error)) grpc.MethodHandler {
+func handler(method string, f func(context.Context) (any, error)) grpc.MethodHandler {
 	return func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
 		if err := dec(&emptypb.Empty{}); err != nil {
 			return nil, err
@@ -90,7 +91,7 @@ func handler(f func(context.Context) (any, error)) grpc.MethodHandler {
 		if ic == nil {
 			return call(ctx, nil)
 		}
-		return ic(ctx, &emptypb.Empty{}, &grpc.UnaryServerInfo{FullMethod: "/" + ServiceName}, call)
+		return ic(ctx, &emptypb.Empty{}, &grpc.UnaryServerInfo{FullMethod: "/" + ServiceName + "/" + method}, call)
 	}
 }
 
@@ -117,7 +118,7 @@ func (s *Server) Status() Status {
 			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Volumes: counts[p.Name],
 			ListUnclaimed: p.ListUnclaimed}
 		for _, d := range p.Disks {
-			ps.Disks = append(ps.Disks, d.Path)
+			ps.Disks = append(ps.Disks, cmp.Or(d.Device, d.Path))
 		}
 		st.Pools = append(st.Pools, ps)
 	}
@@ -141,11 +142,13 @@ func (s *Server) VolumeInfos() ([]VolumeInfo, error) {
 		}
 	}
 	for i := range out {
-		if v, err := s.Volumes.Lookup(out[i].ID); err == nil {
-			if src, err := t.Locate(v.Path()); err == nil {
-				for _, u := range t.Uses(v.Path(), src) {
-					out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
-				}
+		v, err := s.Volumes.Lookup(out[i].ID)
+		if err != nil {
+			continue
+		}
+		if src, err := s.Volumes.Source(t, v, v.Block); err == nil {
+			for _, u := range t.Uses(v.Path(), src) {
+				out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
 			}
 		}
 	}

@@ -110,7 +110,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(healthyD, b2f(p.Healthy()), l...)
 		gauge(quotaD, 0, l...)
 	}
-	gauge(eraseQueueD, 0)
+	gauge(eraseQueueD, float64(c.vols.EraseBacklog()))
 }
 
 func b2f(b bool) float64 {
