@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-test-deps.sh installs the system tools that the tests running as
-# root need (loop-mounted ext4 and xfs images, mount, losetup, blkid), plus
+# root need (loop-mounted ext4, xfs and btrfs images, mount, losetup, blkid,
+# the user-mode Linux kernel of the quota tests), plus
 # make and a C compiler for `go test -race`, so that CI works on a fresh
 # Debian or Ubuntu machine.
 #
@@ -22,6 +23,15 @@ declare -A package_of=(
 	[mount]=mount
 	[umount]=mount
 	[make]=make
+	# The Kubernetes e2e test (test/e2e/kubernetes) runs etcd for its
+	# kube-apiserver; hack/build-e2e-tools.sh builds the rest.
+	[etcd]=etcd-server
+	# Project quota tests: XFS and ext4 quotas run inside user-mode Linux
+	# (test/uml), whose ext4 quota modules are loaded with insmod; btrfs
+	# qgroups run on the host.
+	[linux]=user-mode-linux
+	[insmod]=kmod
+	[mkfs.btrfs]=btrfs-progs
 )
 
 # Tools in /sbin and /usr/sbin are not on every PATH (e.g. sudo -E, su).
