@@ -116,6 +116,7 @@ func (s *Server) Status() Status {
 		u := s.Volumes.PoolUsage(p)
 		ps := PoolStatus{Name: p.Name, Kind: string(p.Kind), Root: p.Path, Capacity: u.Capacity,
 			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Volumes: counts[p.Name],
+			QuotaEnforced: p.Enforcement() != "",
 			ListUnclaimed: p.ListUnclaimed}
 		for _, d := range p.Disks {
 			ps.Disks = append(ps.Disks, cmp.Or(d.Device, d.Path))

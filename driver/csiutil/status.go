@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
@@ -41,6 +42,8 @@ func Code(err error) codes.Code {
 		{volume.ErrInUse, codes.FailedPrecondition},
 		{volume.ErrUnhealthy, codes.FailedPrecondition},
 		{volume.ErrBusy, codes.Aborted},
+		{quota.ErrNotSupported, codes.FailedPrecondition},
+		{quota.ErrExhausted, codes.ResourceExhausted},
 		{context.Canceled, codes.Canceled},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 	} {

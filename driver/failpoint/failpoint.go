@@ -26,6 +26,7 @@ const (
 	PublishMounted  = "publish.mounted"     // target bind made, reply not sent
 	UnpublishUnmntd = "unpublish.unmounted" // target unmounted, not yet removed
 	UnstageUnmntd   = "unstage.unmounted"   // staging unmounted, reply not sent
+	ExpandRecorded  = "expand.recorded"     // new size recorded, quota not yet raised
 )
 
 // Points lists every crash point, for tests that visit them all.
@@ -33,5 +34,5 @@ var Points = []string{
 	RecordWritten, RecordRenamed, RecordDropped,
 	CreateReserved, CreateMkdir,
 	DeleteMarked, DeleteTrashed, DeleteRemoved, WipeStarted,
-	StageMounted, PublishMounted, UnpublishUnmntd, UnstageUnmntd,
+	StageMounted, PublishMounted, UnpublishUnmntd, UnstageUnmntd, ExpandRecorded,
 }

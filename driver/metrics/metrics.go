@@ -108,7 +108,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(freeD, float64(u.Free), l...)
 		gauge(volumesD, float64(counts[p.Name]), l...)
 		gauge(healthyD, b2f(p.Healthy()), l...)
-		gauge(quotaD, 0, l...)
+		gauge(quotaD, b2f(p.Enforcement() != ""), l...)
 	}
 	gauge(eraseQueueD, float64(c.vols.EraseBacklog()))
 }

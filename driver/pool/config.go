@@ -29,6 +29,14 @@ type Spec struct {
 	Capacity *Quantity `json:"capacity,omitempty"`
 	// Reserve is kept free of volumes (ROOT and PATH).
 	Reserve Quantity `json:"reserve,omitempty"`
+	// Quota says how a ROOT or PATH pool enforces its volumes' capacities:
+	// auto (default: project quotas on XFS/ext4 mounted with prjquota,
+	// qgroups on btrfs, accounting only elsewhere), required (the pool is
+	// unhealthy without enforcement) or off.
+	Quota QuotaMode `json:"quota,omitempty"`
+	// VolumeInodes limits the inodes of each volume where quotas are
+	// enforced by project (0: no limit).
+	VolumeInodes int64 `json:"volumeInodes,omitempty"`
 	// ListUnclaimed lists the free disks of a MOUNT pool in ListVolumes, as
 	// Mesos wants for pre-existing disks.
 	ListUnclaimed bool `json:"listUnclaimed,omitempty"`
@@ -39,6 +47,16 @@ type Spec struct {
 	// over the whole device) or discard (BLKDISCARD). Default none.
 	Erase Erase `json:"erase,omitempty"`
 }
+
+// QuotaMode is a ROOT/PATH pool's quota setting.
+type QuotaMode string
+
+// The quota modes.
+const (
+	QuotaAuto     QuotaMode = "auto"
+	QuotaRequired QuotaMode = "required"
+	QuotaOff      QuotaMode = "off"
+)
 
 // Erase is a MOUNT pool's erase method.
 type Erase string
@@ -147,14 +165,25 @@ func (c *Config) Validate() error {
 		if _, err := ParseKind(string(s.Kind)); err != nil {
 			return bad("%v", err)
 		}
+		if s.Capacity != nil && *s.Capacity < 0 || s.Reserve < 0 {
+			return bad("capacity and reserve must not be negative")
+		}
 		paths := []string{s.Path}
 		if s.Kind.Directory() {
 			if len(s.Disks) > 0 || s.ListUnclaimed || s.Erase != "" {
 				return bad("disks, listUnclaimed and erase are for mount pools only")
 			}
+			switch s.Quota {
+			case "", QuotaAuto, QuotaRequired, QuotaOff:
+			default:
+				return bad("quota %q: want auto, required or off", s.Quota)
+			}
+			if s.VolumeInodes < 0 {
+				return bad("volumeInodes must not be negative")
+			}
 		} else {
-			if s.Path != "" || s.Capacity != nil || s.Reserve != 0 {
-				return bad("a mount pool has disks, not path, capacity or reserve")
+			if s.Path != "" || s.Capacity != nil || s.Reserve != 0 || s.Quota != "" || s.VolumeInodes != 0 {
+				return bad("a mount pool has disks, not path, capacity, reserve or quota")
 			}
 			switch s.Erase {
 			case "", EraseNone, EraseZero, EraseDiscard:

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -78,6 +79,9 @@ func ParseMesos(data []byte, workDir string) (*Config, error) {
 			return nil, bad("a disk resource needs a non-negative scalar")
 		}
 		mb := r.Scalar.Value
+		if megabytes(mb) == nil || megabytes(rootMB+mb) == nil {
+			return nil, bad("scalar %v MB does not fit in 64 bits", mb)
+		}
 		if r.Disk == nil || r.Disk.Source == nil {
 			rootMB += mb
 			hasRoot = true
@@ -87,6 +91,9 @@ func ParseMesos(data []byte, workDir string) (*Config, error) {
 		case "PATH":
 			if s.Path == nil || s.Path.Root == "" {
 				return nil, bad("PATH source without path.root")
+			}
+			if megabytes(paths[s.Path.Root]+mb) == nil {
+				return nil, bad("scalar %v MB does not fit in 64 bits", mb)
 			}
 			paths[s.Path.Root] += mb
 		case "MOUNT":
@@ -134,8 +141,13 @@ func cleanRoot(root string) string {
 	return root
 }
 
+// megabytes converts a Mesos scalar (MB = 2^20 bytes) to whole MiB; nil
+// when it does not fit in 63 bits.
 func megabytes(mb float64) *Quantity {
-	q := Quantity(int64(mb*float64(MiB)) / MiB * MiB)
+	if mb < 0 || mb >= float64(math.MaxInt64/MiB) {
+		return nil
+	}
+	q := Quantity(int64(mb) * MiB)
 	return &q
 }
 
@@ -160,13 +172,14 @@ func slug(path string, max int) string {
 	}
 	sum := sha256.Sum256([]byte(path))
 	h := hex.EncodeToString(sum[:])[:8]
-	if keep := max - len(h) - 1; len(s) > keep {
+	// "--" never occurs in an exact slug, so a hashed one cannot equal it.
+	if keep := max - len(h) - 2; len(s) > keep {
 		s = strings.TrimSuffix(s[:keep], "-")
 	}
 	if s == "" {
 		return h
 	}
-	return s + "-" + h
+	return s + "--" + h
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -55,6 +55,8 @@ type Record struct {
 	Context map[string]string `json:"context,omitempty"`
 	// ProjectID is the quota project of a ROOT/PATH volume (0: none).
 	ProjectID uint32 `json:"projectID,omitempty"`
+	// Subvolume is the btrfs subvolume ID of a ROOT/PATH volume (0: none).
+	Subvolume uint64 `json:"subvolume,omitempty"`
 	// Identity is the stable identity of a MOUNT volume's device (WWN,
 	// serial, filesystem UUID, loop backing file), so a renamed device never
 	// hands one volume another's disk.

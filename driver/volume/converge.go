@@ -57,6 +57,11 @@ func (m *Manager) converge(recs []*state.Record) {
 			log.Info("converged half-done volume")
 		}
 	}
+	for _, r := range recs {
+		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
+			m.reapplyLimit(p, r)
+		}
+	}
 	for _, p := range m.order {
 		m.sweepTrash(p)
 		if u := p.Usage(nil); p.Kind.Directory() && u.Allocated > u.Capacity {
@@ -82,7 +87,29 @@ func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return p.Release(r.Capacity, func() error { return m.drop(r) })
+	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
+		return err
+	}
+	m.releaseProject(p, r.ProjectID)
+	return nil
+}
+
+// reapplyLimit re-verifies a volume's quota at start-up (an expansion may
+// have crashed between recording the new size and raising the quota).
+func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
+	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": p.Name})
+	if p.Enforcement() == enforceProject && r.ProjectID == 0 {
+		log.Warn("volume was created before its pool enforced quotas: its capacity is not enforced")
+		return
+	}
+	root, err := p.open()
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	if err := m.applyLimit(root, p, r); err != nil {
+		log.WithError(err).Warn("could not re-apply the volume's quota")
+	}
 }
 
 // sweepTrash removes what a crash left in a healthy pool's trash without a

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"slices"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
@@ -122,9 +120,14 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	if other := m.record(id); other != nil {
 		return nil, fmt.Errorf("volume ID %s of name %q collides with name %q", id, req.Name, other.Name)
 	}
+	pid, err := m.allocProject(p)
+	if err != nil {
+		return nil, err
+	}
 	rec := &state.Record{ID: id, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-		Capacity: size, Phase: state.Creating, Context: contextOf(p)}
+		Capacity: size, Phase: state.Creating, Context: contextOf(p), ProjectID: pid}
 	if err := p.Reserve(size, func() error { return m.put(rec) }); err != nil {
+		m.releaseProject(p, pid)
 		return nil, err
 	}
 	failpoint.Inject(failpoint.CreateReserved)
@@ -134,26 +137,17 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 // finishCreate makes the directory of a `creating` record and marks it
 // ready; if the directory cannot be made, the reservation is rolled back.
 func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volume, error) {
-	dir := path.Join(volumesDir, rec.ID)
-	err := root.Mkdir(dir, volumeMode)
-	if errors.Is(err, fs.ErrExist) {
-		var fi fs.FileInfo
-		if fi, err = root.Lstat(dir); err == nil && !fi.IsDir() {
-			err = fmt.Errorf("%s exists and is not a directory", dir)
-		}
-	}
-	if err == nil {
-		err = root.Chmod(dir, volumeMode) // Mkdir's mode is masked by umask
-	}
-	if err != nil {
+	ready := *rec
+	if err := m.makeVolumeDir(root, p, &ready); err != nil {
 		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
 		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
+		} else {
+			m.releaseProject(p, rec.ProjectID)
 		}
 		return nil, err
 	}
 	failpoint.Inject(failpoint.CreateMkdir)
-	ready := *rec
 	ready.Phase = state.Ready
 	if err := m.put(&ready); err != nil {
 		return nil, err // the `creating` record stays; a retry finishes

@@ -127,11 +127,15 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.DeleteTrashed)
-	if err := root.RemoveAll(trash); err != nil {
+	if err := m.removeVolumeDir(root, p, r, trash); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.DeleteRemoved)
-	return p.Release(r.Capacity, func() error { return m.drop(r) })
+	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
+		return err
+	}
+	m.releaseProject(p, r.ProjectID)
+	return nil
 }
 
 // wipeUnclaimed wipes a disk listed as a pre-existing volume (Mesos

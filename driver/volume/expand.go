@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
@@ -51,6 +52,15 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 	rec.Capacity = size
 	if err := p.Grow(v.Capacity, size, func() error { return m.put(rec) }); err != nil {
 		return 0, err
+	}
+	failpoint.Inject(failpoint.ExpandRecorded)
+	root, err := p.open()
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	if err := m.applyLimit(root, p, rec); err != nil {
+		return 0, fmt.Errorf("raise the quota of volume %s: %w", id, err) // start-up re-applies it
 	}
 	return size, nil
 }

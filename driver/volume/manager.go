@@ -57,6 +57,7 @@ type Manager struct {
 	usage   usageCache
 	erasing sync.Mutex // guards erases
 	erases  eraser
+	quotas  quotas
 
 	mu      sync.RWMutex             // guards the in-memory index only
 	records map[string]*state.Record // by ID

@@ -43,6 +43,12 @@ type Pool struct {
 	marker atomic.Value
 	// healthy is the last health verdict, to log transitions once.
 	healthy atomic.Bool
+	// enforce is how capacities are enforced (see Enforcement), alloc the
+	// project ID allocator of its filesystem, quotaLogged whether the lack
+	// of enforcement was logged.
+	enforce     atomic.Value
+	alloc       atomic.Value
+	quotaLogged atomic.Bool
 }
 
 func (p *Pool) markerID() string {
@@ -231,6 +237,9 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 		if err := root.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("pool %q: %w", p.Name, err)
 		}
+	}
+	if err := m.setupQuota(p, root); err != nil {
+		return false, err
 	}
 	if p.Spec.Capacity == nil && p.Capacity() == 0 {
 		var st unix.Statfs_t

@@ -64,6 +64,11 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 		return Usage{Bytes: int64(st.Blocks-st.Bfree) * st.Bsize, Inodes: int64(st.Files - st.Ffree),
 			FreeBytes: free, FreeInodes: freeInodes, Exact: true}, nil
 	}
+	if r := m.record(v.ID); r != nil && r.ProjectID != 0 && v.Pool.Enforcement() == enforceProject {
+		u, err := m.projectUsage(dir, r.ProjectID)
+		u.FreeBytes, u.FreeInodes = free, freeInodes
+		return u, err
+	}
 	m.usage.mu.Lock()
 	e, ok := m.usage.entries[v.ID]
 	m.usage.mu.Unlock()

@@ -20,8 +20,9 @@ const commandTimeout = 2 * time.Minute
 // ext4 reserves no blocks for root (-m 0), so the size of the filesystem
 // is predictable; -F and -f let mkfs write to a regular file.
 var mkfsArgs = map[string][]string{
-	"ext4": {"-F", "-q", "-m", "0"},
-	"xfs":  {"-f", "-q"},
+	"ext4":  {"-F", "-q", "-m", "0"},
+	"xfs":   {"-f", "-q"},
+	"btrfs": {"-f", "-q"},
 }
 
 // LoopDisk makes an extra "disk" for a test: it creates a sparse image file

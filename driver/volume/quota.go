@@ -1,0 +1,249 @@
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/quota"
+	"github.com/localdisk-csi/localdisk/driver/state"
+)
+
+// How a ROOT/PATH pool enforces its volumes' capacities.
+const (
+	enforceNone    = ""        // accounting only; usage is measured
+	enforceProject = "project" // XFS/ext4 project quota per volume directory
+	enforceBtrfs   = "btrfs"   // a btrfs subvolume with a qgroup limit per volume
+)
+
+// quotas holds the project ID allocators, one per filesystem.
+type quotas struct {
+	mu     sync.Mutex
+	allocs map[uint64]*quota.Allocator // by st_dev
+}
+
+// Enforcement says how the pool enforces capacities ("" when it does not).
+func (p *Pool) Enforcement() string {
+	e, _ := p.enforce.Load().(string)
+	return e
+}
+
+// setupQuota decides, once per pool, how it enforces capacities: project
+// quotas where its filesystem enforces them, btrfs qgroups where quotas are
+// enabled (quota: required enables them), else accounting only. A pool with
+// `quota: required` and no enforcement is unhealthy.
+func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
+	if !p.Kind.Directory() || p.Enforcement() != "" || p.Spec.Quota == pool.QuotaOff {
+		return nil
+	}
+	dir, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	qfs, err := quota.NewFS(dir)
+	if err != nil {
+		return err
+	}
+	defer qfs.Close()
+	var reason error
+	switch qfs.Kind() {
+	case quota.KindXFS, quota.KindExt4:
+		if reason = qfs.Supported(); reason == nil {
+			m.allocator(p, qfs.Dev())
+			p.enforce.Store(enforceProject)
+		}
+	case quota.KindBtrfs:
+		on, err := quota.QuotaEnabled(dir)
+		if err == nil && !on && p.Spec.Quota == pool.QuotaRequired {
+			err, on = quota.EnableQuota(dir), true
+		}
+		switch {
+		case err != nil:
+			reason = err
+		case !on:
+			reason = fmt.Errorf("%w: btrfs quotas are not enabled on %s (quota: required enables them)", quota.ErrNotSupported, p.dir)
+		default:
+			p.enforce.Store(enforceBtrfs)
+		}
+	default:
+		reason = fmt.Errorf("%w: %s is on %s", quota.ErrNotSupported, p.dir, qfs.Kind())
+	}
+	if reason != nil && p.Spec.Quota == pool.QuotaRequired {
+		return fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, p.Name, reason)
+	}
+	if reason != nil && !p.quotaLogged.Swap(true) {
+		m.log.WithField("pool", p.Name).WithError(reason).Info("capacity is accounted, not enforced: usage is measured")
+	}
+	return nil
+}
+
+// allocator returns the project ID allocator of a filesystem, making it on
+// first use with every project ID the records hold marked used; an ID found
+// in use on the filesystem by something else is never handed out.
+func (m *Manager) allocator(p *Pool, dev uint64) *quota.Allocator {
+	m.quotas.mu.Lock()
+	defer m.quotas.mu.Unlock()
+	if a := m.quotas.allocs[dev]; a != nil {
+		p.alloc.Store(a)
+		return a
+	}
+	dir := filepath.Join(p.dir, dataDir)
+	a, _ := quota.NewAllocator(quota.DefaultFirstID, quota.DefaultLastID, func(id uint32) (bool, error) {
+		qfs, err := quota.Open(dir)
+		if err != nil {
+			return false, err
+		}
+		defer qfs.Close()
+		return qfs.InUse(id)
+	})
+	for _, r := range m.Records() {
+		a.MarkUsed(r.ProjectID)
+	}
+	if m.quotas.allocs == nil {
+		m.quotas.allocs = map[uint64]*quota.Allocator{}
+	}
+	m.quotas.allocs[dev] = a
+	p.alloc.Store(a)
+	return a
+}
+
+// allocProject reserves a project ID for a new volume of a project-quota
+// pool (0 for other pools).
+func (m *Manager) allocProject(p *Pool) (uint32, error) {
+	if p.Enforcement() != enforceProject {
+		return 0, nil
+	}
+	a, _ := p.alloc.Load().(*quota.Allocator)
+	if a == nil {
+		return 0, fmt.Errorf("pool %q: no project ID allocator", p.Name)
+	}
+	id, err := a.Allocate()
+	if errors.Is(err, quota.ErrExhausted) {
+		return 0, fmt.Errorf("%w: pool %q: %v", pool.ErrInsufficientCapacity, p.Name, err)
+	}
+	return id, err
+}
+
+// releaseProject gives a project ID back once no record holds it.
+func (m *Manager) releaseProject(p *Pool, id uint32) {
+	if a, _ := p.alloc.Load().(*quota.Allocator); a != nil && id != 0 {
+		a.Release(id)
+	}
+}
+
+// makeVolumeDir makes a volume's directory (a btrfs subvolume where the
+// pool uses qgroups) and sets its limit; idempotent, for retries.
+func (m *Manager) makeVolumeDir(root *os.Root, p *Pool, rec *state.Record) error {
+	dir := path.Join(volumesDir, rec.ID)
+	if p.Enforcement() == enforceBtrfs {
+		parent, err := root.Open(volumesDir)
+		if err != nil {
+			return err
+		}
+		defer parent.Close()
+		if err := quota.CreateSubvolume(parent, rec.ID); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	} else if err := root.Mkdir(dir, volumeMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	fi, err := root.Lstat(dir)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%s exists and is not a directory", dir)
+	}
+	if err == nil {
+		err = root.Chmod(dir, volumeMode) // Mkdir's mode is masked by umask
+	}
+	if err != nil {
+		return err
+	}
+	return m.applyLimit(root, p, rec)
+}
+
+// applyLimit (re)applies a volume's capacity as its quota: the project and
+// its limit, or the subvolume's qgroup limit. Idempotent: start-up and
+// expansion call it again.
+func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) error {
+	switch {
+	case p.Enforcement() == enforceProject && rec.ProjectID != 0:
+		f, err := root.Open(path.Join(volumesDir, rec.ID))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := quota.SetProject(f, rec.ProjectID); err != nil {
+			return err
+		}
+		qfs, err := quota.NewFS(f)
+		if err != nil {
+			return err
+		}
+		defer qfs.Close()
+		return qfs.SetLimit(rec.ProjectID, quota.Limits{Bytes: uint64(rec.Capacity), Inodes: uint64(p.VolumeInodes)})
+	case p.Enforcement() == enforceBtrfs:
+		f, err := root.Open(path.Join(volumesDir, rec.ID))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		id, err := quota.SubvolumeID(f)
+		if err != nil {
+			return err
+		}
+		rec.Subvolume = id
+		return quota.SetQgroupLimit(f, id, uint64(rec.Capacity))
+	}
+	return nil
+}
+
+// removeVolumeDir removes a volume's directory in the trash: a subvolume
+// is deleted as such; then its project's limit is cleared.
+func (m *Manager) removeVolumeDir(root *os.Root, p *Pool, rec *state.Record, trash string) error {
+	if rec.Subvolume != 0 {
+		parent, err := root.Open(trashDir)
+		if err != nil {
+			return err
+		}
+		err = quota.DeleteSubvolume(parent, rec.ID)
+		parent.Close()
+		if err != nil && !errors.Is(err, quota.ErrNotFound) {
+			return err
+		}
+	} else if err := root.RemoveAll(trash); err != nil {
+		return err
+	}
+	if rec.ProjectID != 0 && p.Enforcement() == enforceProject {
+		dir, err := root.Open(".")
+		if err != nil {
+			return err
+		}
+		defer dir.Close()
+		qfs, err := quota.NewFS(dir)
+		if err != nil {
+			return err
+		}
+		defer qfs.Close()
+		return qfs.ClearLimit(rec.ProjectID)
+	}
+	return nil
+}
+
+// projectUsage is a project-quota volume's own usage as the quota counts it.
+func (m *Manager) projectUsage(dir *os.File, id uint32) (Usage, error) {
+	qfs, err := quota.NewFS(dir)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer qfs.Close()
+	u, err := qfs.Usage(id)
+	if err != nil {
+		return Usage{}, err
+	}
+	return Usage{Bytes: int64(u.Bytes), Inodes: int64(u.Inodes), Exact: true}, nil
+}
