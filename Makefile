@@ -76,3 +76,21 @@ clean: ## Remove build output.
 .PHONY: mesos-examples
 mesos-examples: ## Regenerate deploy/mesos's profiles, provider and isolator configs.
 	$(GO) test -count=1 -run '^TestMesosExamples$$' ./cmd/localdisk -args -update
+
+.PHONY: bench
+bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not part of test).
+	$(GO) run ./hack/bench $(BENCH_ARGS)
+
+.PHONY: e2e-tools
+e2e-tools: ## Build kube-apiserver, kube-controller-manager and csi-provisioner for the e2e test (cached).
+	hack/build-e2e-tools.sh
+
+.PHONY: e2e-kubernetes
+e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too).
+	@$(install-test-deps)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/kubernetes/...
+
+.PHONY: test-quota
+test-quota: ## Run the project quota tests: XFS/ext4 in user-mode Linux, btrfs on the host (root).
+	@$(install-test-deps)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./driver/quota/... ./test/uml/...
