@@ -6,6 +6,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
@@ -23,6 +24,9 @@ type Server struct {
 	NodeID      string
 	TopologyKey string
 	Log         *logrus.Entry
+
+	once     sync.Once
+	topology []*csi.Topology
 }
 
 var _ csi.ControllerServer = (*Server)(nil)
@@ -95,11 +99,14 @@ func (s *Server) reachable(ar *csi.TopologyRequirement) bool {
 }
 
 func (s *Server) toCSI(v *volume.Volume) *csi.Volume {
+	s.once.Do(func() {
+		s.topology = []*csi.Topology{{Segments: csiutil.Segment(s.TopologyKey, s.NodeID)}}
+	})
 	return &csi.Volume{
 		VolumeId:           v.ID,
 		CapacityBytes:      v.Capacity,
 		VolumeContext:      v.Context,
-		AccessibleTopology: []*csi.Topology{{Segments: csiutil.Segment(s.TopologyKey, s.NodeID)}},
+		AccessibleTopology: s.topology, // shared, read-only
 	}
 }
 

@@ -52,7 +52,10 @@ func FuzzNode(f *testing.F) {
 	f.Add(byte(1), "x", "/st", "/tg", false, int32(1))
 	f.Add(byte(1), "", "rel/st", "rel/tg", true, int32(1))
 	f.Add(byte(0), "../x", "/st\x00", "/a/b/c/\x00/tg", false, int32(5))
+	f.Add(byte(1), "x", "/st", "/"+strings.Repeat("y", 300)+"/tg", false, int32(1))
 	f.Add(byte(0), "\x00", "//", "/./.", true, int32(0))
+	f.Add(byte(1), "x", "/st", "/nul\x00/tg", false, int32(1))
+	f.Add(byte(1), "x", "/st", "/tg\x00", false, int32(1))
 	f.Add(byte(1), "x", "/st", "../cwd2/tg", false, int32(7))
 	f.Fuzz(func(t *testing.T, sel byte, id, staging, target string, ro bool, mode int32) {
 		if sel%2 == 1 {

@@ -11,9 +11,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
@@ -149,8 +151,11 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	ro := req.GetReadonly() || csiutil.ReadOnlyMode(c)
-	if !filepath.IsAbs(target) || !filepath.IsAbs(staging) {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "target_path and staging_target_path must be absolute")
+	if err := checkPath(target, "target_path"); err != nil {
+		return nil, err
+	}
+	if err := checkPath(staging, "staging_target_path"); err != nil {
+		return nil, err
 	}
 	if _, err := s.Volumes.Lookup(id); err != nil { // before touching the CO's paths
 		return nil, csiutil.ToStatus(err)
@@ -247,6 +252,9 @@ func (s *Server) unmount(ctx context.Context, id, p, field string, then func(str
 	if err := required(id, "volume_id", p, field); err != nil {
 		return err
 	}
+	if err := checkPath(p, field); err != nil {
+		return err
+	}
 	p, err := mounter.Canonical(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -274,7 +282,24 @@ func required(pairs ...string) error {
 	return nil
 }
 
+// checkPath rejects a CO path the kernel could never take: not absolute, a
+// NUL byte, longer than PATH_MAX or with a name longer than NAME_MAX.
+func checkPath(p, field string) error {
+	if !filepath.IsAbs(p) || strings.IndexByte(p, 0) >= 0 || len(p) >= unix.PathMax {
+		return csiutil.Errorf(codes.InvalidArgument, "%s must be an absolute path without NUL bytes, shorter than %d bytes", field, unix.PathMax)
+	}
+	for _, name := range strings.Split(p, "/") {
+		if len(name) > unix.NAME_MAX {
+			return csiutil.Errorf(codes.InvalidArgument, "%s has a name longer than %d bytes", field, unix.NAME_MAX)
+		}
+	}
+	return nil
+}
+
 func canonical(p, field string) (string, error) {
+	if err := checkPath(p, field); err != nil {
+		return "", err
+	}
 	c, err := mounter.Canonical(p)
 	if err != nil {
 		return "", csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
@@ -326,22 +351,19 @@ func makeDir(p string) error {
 	return nil
 }
 
-// unmountAll removes every mount stacked at p, re-reading the table after
-// each, and fails if one stays.
+// unmountAll removes every mount stacked at p (umount2 until the kernel
+// says nothing is mounted there: EINVAL, or ENOENT when p is gone), at
+// most maxStack of them; it fails if one stays (busy), and never follows a
+// symlink.
 func unmountAll(p string) error {
-	for i := 0; ; i++ {
-		t, err := mounter.ReadTable()
-		if err != nil {
-			return csiutil.Errorf(codes.Internal, "%v", err)
-		}
-		if t.At(p) == nil {
+	for range maxStack {
+		err := unix.Unmount(p, unix.UMOUNT_NOFOLLOW)
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
 			return nil
-		}
-		if i == maxStack {
-			return csiutil.Errorf(codes.Internal, "%s still has %d mounts after %d unmounts", p, t.Count(p), maxStack)
-		}
-		if err := mounter.Unmount(p); err != nil {
-			return csiutil.Errorf(codes.Internal, "%v", err)
+		case err != nil:
+			return csiutil.Errorf(codes.Internal, "unmount %s: %v", p, err)
 		}
 	}
+	return csiutil.Errorf(codes.Internal, "%s still has mounts after %d unmounts", p, maxStack)
 }

@@ -138,10 +138,12 @@ func (p *Pool) Usage(usable func(*Disk) bool) Usage {
 	return u
 }
 
-// Reserve charges size bytes to a ROOT or PATH pool, calling write (the
-// durable record of the charge) under the accounting mutex; nothing is charged
-// when write fails. ErrOutOfRange: the pool could never hold size;
-// ErrInsufficientCapacity: not now.
+// Reserve charges size bytes to a ROOT or PATH pool, then calls write (the
+// durable record of the charge) outside the accounting mutex, so concurrent
+// operations never queue behind each other's fsync; the charge is undone when
+// write fails. Charging before writing never over-commits: a concurrent
+// request sees the room as taken. ErrOutOfRange: the pool could never hold
+// size; ErrInsufficientCapacity: not now.
 func (p *Pool) Reserve(size int64, write func() error) error {
 	return p.Grow(0, size, write)
 }
@@ -151,17 +153,22 @@ func (p *Pool) Reserve(size int64, write func() error) error {
 // when it has not the difference free now.
 func (p *Pool) Grow(from, to int64, write func() error) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if to > p.capacity {
+		p.mu.Unlock()
 		return fmt.Errorf("%w: pool %q: requested %d bytes, capacity %d", ErrOutOfRange, p.Name, to, p.capacity)
 	}
 	if free := p.capacity - p.allocated; to-from > free {
+		p.mu.Unlock()
 		return fmt.Errorf("%w: pool %q: requested %d more bytes, %d free", ErrInsufficientCapacity, p.Name, to-from, max(free, 0))
 	}
+	p.allocated += to - from
+	p.mu.Unlock()
 	if err := write(); err != nil {
+		p.mu.Lock()
+		p.allocated -= to - from
+		p.mu.Unlock()
 		return err
 	}
-	p.allocated += to - from
 	return nil
 }
 
@@ -186,14 +193,15 @@ func (p *Pool) SetDiskSize(d *Disk, bytes int64) {
 	d.Size = FloorMiB(max(bytes, 0))
 }
 
-// Release undoes a charge after write (the record's removal) succeeds.
+// Release undoes a charge once write (the record's removal) succeeded; the
+// room is held until then.
 func (p *Pool) Release(size int64, write func() error) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err := write(); err != nil {
 		return err
 	}
+	p.mu.Lock()
 	p.allocated -= size
+	p.mu.Unlock()
 	return nil
 }
 
@@ -209,12 +217,11 @@ func (p *Pool) Charge(size int64) {
 	p.allocated += size
 }
 
-// ClaimDisk picks the smallest free usable disk whose size fits the range and
-// calls write for it under the accounting mutex; the disk is claimed only if
-// write succeeds. ErrOutOfRange: no disk of the pool could ever fit.
+// ClaimDisk claims the smallest free usable disk whose size fits the range,
+// then calls write for it outside the accounting mutex; the claim is undone
+// when write fails. ErrOutOfRange: no disk of the pool could ever fit.
 func (p *Pool) ClaimDisk(required, limit int64, usable func(*Disk) bool, write func(*Disk) error) (*Disk, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	anyFits := false
 	for _, d := range p.Disks {
 		if !Fits(d.Size, required, limit) {
@@ -224,28 +231,32 @@ func (p *Pool) ClaimDisk(required, limit int64, usable func(*Disk) bool, write f
 		if p.claimed[d.ID] || (usable != nil && !usable(d)) {
 			continue
 		}
+		p.claimed[d.ID] = true
+		p.mu.Unlock()
 		if err := write(d); err != nil {
+			p.mu.Lock()
+			delete(p.claimed, d.ID)
+			p.mu.Unlock()
 			return nil, err
 		}
-		p.claimed[d.ID] = true
 		return d, nil
 	}
+	p.mu.Unlock()
 	if !anyFits {
 		return nil, fmt.Errorf("%w: pool %q has no disk between %d and %d bytes", ErrOutOfRange, p.Name, required, limit)
 	}
 	return nil, fmt.Errorf("%w: pool %q: no free disk between %d and %d bytes", ErrInsufficientCapacity, p.Name, required, limit)
 }
 
-// SetClaimed marks a disk claimed or free after write succeeds (start-up
-// passes a nil write).
+// SetClaimed marks a disk claimed or free once write (if any) succeeded.
 func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if write != nil {
 		if err := write(); err != nil {
 			return err
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if claimed {
 		p.claimed[id] = true
 	} else {

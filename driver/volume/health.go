@@ -24,6 +24,11 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 // pool that goes missing is reported unhealthy (it serves nothing new and
 // nothing in it is deleted), one that comes back is taken into service.
 func (m *Manager) CheckHealth() {
+	defer func() { // disks measured late change what List shows
+		m.mu.Lock()
+		m.gen++
+		m.mu.Unlock()
+	}()
 	for _, p := range m.order {
 		healthy, err := m.refresh(p)
 		if was := p.healthy.Swap(healthy); was == healthy {

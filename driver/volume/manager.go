@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"sort"
 	"sync"
@@ -62,6 +63,15 @@ type Manager struct {
 	mu      sync.RWMutex             // guards the in-memory index only
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
+	gen     uint64                   // bumped by every index change
+	listed  listCache
+}
+
+// listCache keeps the last List answer until the index changes.
+type listCache struct {
+	mu   sync.Mutex
+	gen  uint64
+	vols []*Volume
 }
 
 // New opens the state directory, loads every record, initialises the pools
@@ -129,10 +139,14 @@ func dirVolumeID(p *Pool, name string) string {
 
 // index adds or replaces a record in the in-memory index.
 func (m *Manager) index(r *state.Record) {
+	if p := m.pools[r.Pool]; p != nil && maps.Equal(r.Context, p.context) {
+		r.Context = p.context // one shared map per pool, not one per volume
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.records[r.ID] = r
 	m.names[r.Name] = r.ID
+	m.gen++
 }
 
 func (m *Manager) unindex(r *state.Record) {
@@ -142,6 +156,7 @@ func (m *Manager) unindex(r *state.Record) {
 	if m.names[r.Name] == r.ID {
 		delete(m.names, r.Name)
 	}
+	m.gen++
 }
 
 // record returns a copy of the record of id.
@@ -226,9 +241,17 @@ func unclaimedIn(p *Pool, id string) *Volume {
 }
 
 // List returns every volume this plugin owns, sorted by ID: ready records,
-// plus the unclaimed disks of pools that list them.
+// plus the unclaimed disks of pools that list them. The answer is cached
+// until the index changes; callers must not modify it.
 func (m *Manager) List() []*Volume {
+	m.listed.mu.Lock()
+	defer m.listed.mu.Unlock()
 	m.mu.RLock()
+	gen := m.gen
+	if m.listed.vols != nil && m.listed.gen == gen {
+		m.mu.RUnlock()
+		return m.listed.vols
+	}
 	out := make([]*Volume, 0, len(m.records))
 	for _, r := range m.records {
 		if r.Phase == state.Ready {
@@ -244,6 +267,7 @@ func (m *Manager) List() []*Volume {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	m.listed.gen, m.listed.vols = gen, out
 	return out
 }
 

@@ -78,6 +78,6 @@ func (m *Manager) candidates(s Selector) []*Pool {
 	return out
 }
 
-func contextOf(p *Pool) map[string]string {
-	return map[string]string{ParamPool: p.Name, ParamKind: string(p.Kind)}
-}
+// contextOf is the pool's volume_context, one map shared by its volumes
+// (read-only).
+func contextOf(p *Pool) map[string]string { return p.context }

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -49,6 +50,10 @@ type Pool struct {
 	enforce     atomic.Value
 	alloc       atomic.Value
 	quotaLogged atomic.Bool
+	// stamp is the markerStamp of the marker last verified.
+	stamp atomic.Value
+	// context is the volume_context of its volumes.
+	context map[string]string
 }
 
 func (p *Pool) markerID() string {
@@ -78,6 +83,39 @@ func (p *Pool) open() (*os.Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: pool %q: %v (is its disk mounted?)", ErrUnhealthy, p.Name, err)
 	}
+	var st unix.Stat_t
+	if fi, err := r.Lstat(markerFile); err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			st = unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino, Size: sys.Size, Mtim: unix.Timespec(sys.Mtim)}
+		}
+	}
+	if !p.stampOK(st) {
+		if err := p.readMarker(r, st); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
+		}
+	}
+	return r, nil
+}
+
+// markerStamp identifies the marker file last found correct, so that the
+// checks before every operation cost one stat instead of a read and parse.
+type markerStamp struct {
+	dev, ino    uint64
+	size, mtime int64
+}
+
+func stampOf(st unix.Stat_t) markerStamp {
+	return markerStamp{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}
+}
+
+func (p *Pool) stampOK(st unix.Stat_t) bool {
+	s, _ := p.stamp.Load().(markerStamp)
+	return s != markerStamp{} && s == stampOf(st)
+}
+
+// readMarker reads and checks the marker, remembering its stamp.
+func (p *Pool) readMarker(r *os.Root, st unix.Stat_t) error {
 	var m marker
 	data, err := r.ReadFile(markerFile)
 	if err == nil {
@@ -87,21 +125,33 @@ func (p *Pool) open() (*os.Root, error) {
 		err = fmt.Errorf("marker %s/%s is pool %q id %s, not the recorded %s", dataDir, markerFile, m.Pool, m.ID, p.markerID())
 	}
 	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
+		return err
 	}
-	return r, nil
+	if st.Ino != 0 {
+		p.stamp.Store(stampOf(st))
+	}
+	return nil
+}
+
+// markerPresent is the cheap health check: one stat of the marker matching
+// the stamp of the marker last verified; anything else reads it again.
+func (p *Pool) markerPresent() error {
+	var st unix.Stat_t
+	if p.markerID() != "" && unix.Lstat(filepath.Join(p.dir, dataDir, markerFile), &st) == nil && p.stampOK(st) {
+		return nil
+	}
+	r, err := p.open()
+	if err == nil {
+		r.Close()
+	}
+	return err
 }
 
 // check fails with ErrUnhealthy unless the volume's pool (ROOT/PATH) or disk
 // (MOUNT) is present and the recorded one.
 func (p *Pool) check(id string) error {
 	if p.Kind.Directory() {
-		r, err := p.open()
-		if err == nil {
-			r.Close()
-		}
-		return err
+		return p.markerPresent()
 	}
 	d := p.Disk(id)
 	if d != nil && d.IsDevice() {
@@ -171,9 +221,10 @@ func newPool(spec pool.Spec) (*Pool, error) {
 }
 
 // healthyAtFirst presumes a new pool healthy, so that the first check logs
-// an unhealthy one (and only that).
+// an unhealthy one (and only that), and sets its volume_context.
 func healthyAtFirst(p *Pool) *Pool {
 	p.healthy.Store(true)
+	p.context = map[string]string{ParamPool: p.Name, ParamKind: string(p.Kind)}
 	return p
 }
 
