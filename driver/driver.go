@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -73,6 +74,14 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 		}()
 		interceptors = append(interceptors, m.Interceptor())
+	}
+	if d.opts.PprofAddress != "" {
+		if err := servePprof(ctx, d.opts.PprofAddress); err != nil {
+			l.Close()
+			return err
+		}
+		runtime.SetMutexProfileFraction(100)
+		runtime.SetBlockProfileRate(int(time.Millisecond))
 	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(interceptors...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})

@@ -51,6 +51,9 @@ type Options struct {
 	// MetricsAddress serves Prometheus metrics at http://ADDR/metrics
 	// (empty: off).
 	MetricsAddress string
+	// PprofAddress serves Go's profiles at http://ADDR/debug/pprof/
+	// (empty: off).
+	PprofAddress string
 }
 
 // AddFlags registers the options' flags.
@@ -63,6 +66,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
 	fs.Int64Var(&o.MaxVolumesPerNode, "max-volumes-per-node", 0, "max_volumes_per_node reported to the CO (0: no limit)")
 	fs.StringVar(&o.MetricsAddress, "metrics-address", "", "serve Prometheus metrics on this host:port at /metrics (default: off)")
+	fs.StringVar(&o.PprofAddress, "pprof-address", "", "serve Go profiles on this host:port at /debug/pprof/ (default: off; keep it on loopback)")
 	fs.DurationVar(&o.HealthInterval, "health-interval", 30*time.Second, "how often pools are re-checked (a missing disk, one that came back)")
 }
 
