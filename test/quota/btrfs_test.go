@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -82,9 +85,37 @@ func (e *quotaEnv) destroy(id string) {
 	e.must(err)
 }
 
-// fill writes up to n bytes of data (synced) to a new file; it returns what
-// was written and the error that stopped it.
+// fill writes up to n bytes of data (synced) to a new file, as a container
+// would: on a thread without CAP_SYS_RESOURCE, which ext4's quota code lets
+// exceed hard limits. It returns what was written and the error that
+// stopped it.
 func fill(path string, n int64) (int64, error) {
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var caps [2]unix.CapUserData
+		err := unix.Capget(&hdr, &caps[0])
+		if err == nil {
+			caps[0].Effective &^= 1 << unix.CAP_SYS_RESOURCE
+			err = unix.Capset(&hdr, &caps[0])
+		}
+		if err != nil {
+			done <- result{0, fmt.Errorf("drop CAP_SYS_RESOURCE: %w", err)}
+			return
+		}
+		n, err := write(path, n)
+		done <- result{n, err}
+	}()
+	r := <-done
+	return r.n, r.err
+}
+
+func write(path string, n int64) (int64, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -157,4 +188,9 @@ func TestBtrfs_QgroupsEnforceCapacity(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(root, "localdisk", "volumes")); len(ents) != 0 {
 		t.Errorf("subvolumes left after delete: %v", ents)
 	}
+}
+
+func execCommand(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
 }
