@@ -175,6 +175,8 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 				return err
 			}
 			rec.Identity = id
+		} else {
+			rec.Identity = mountedIdentity(d.Path)
 		}
 		return m.put(rec)
 	})

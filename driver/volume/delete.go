@@ -47,6 +47,11 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := p.check(id); err != nil {
 		return err
 	}
+	if d := p.Disk(id); d != nil && !d.IsDevice() {
+		if err := m.checkMountedDisk(id, d.Path); err != nil {
+			return err // never wipe a disk that is not the volume's
+		}
+	}
 	if err := m.checkUnused(p, id); err != nil {
 		return err
 	}

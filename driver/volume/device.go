@@ -193,3 +193,34 @@ func deviceUsable(d *pool.Disk) bool {
 	_, err := blockDevice(d.Device)
 	return err == nil && d.Size > 0
 }
+
+// mountedIdentity identifies the filesystem mounted at a MOUNT disk's root
+// by the UUID of its block device; empty when it has none (tmpfs, ...).
+func mountedIdentity(dir string) map[string]string {
+	t, err := mounter.ReadTable()
+	if err != nil {
+		return nil
+	}
+	e := t.At(dir)
+	if e == nil || !strings.HasPrefix(e.Source, "/dev/") {
+		return nil
+	}
+	if u, err := fsUUID(e.Source); err == nil && u != "" {
+		return map[string]string{idFSUUID: u}
+	}
+	return nil
+}
+
+// checkMountedDisk fails with ErrUnhealthy when a claimed mounted disk's
+// filesystem is not the one recorded at its claim (another disk was
+// mounted at its root).
+func (m *Manager) checkMountedDisk(id, dir string) error {
+	r := m.record(id)
+	if r == nil || len(r.Identity) == 0 {
+		return nil
+	}
+	if now := mountedIdentity(dir); !sameDisk(r.Identity, now) {
+		return fmt.Errorf("%w: %s holds another filesystem (%v) than volume %s's (%v)", ErrUnhealthy, dir, now, id, r.Identity)
+	}
+	return nil
+}

@@ -27,6 +27,9 @@ func (m *Manager) OpenDir(v *Volume) (*os.File, error) {
 		if d == nil || !mountRoot(d.Path) {
 			return nil, fmt.Errorf("%w: disk of volume %s is not mounted", ErrUnhealthy, v.ID)
 		}
+		if err := m.checkMountedDisk(v.ID, d.Path); err != nil {
+			return nil, err
+		}
 		var err error
 		if f, err = os.Open(d.Path); err != nil {
 			return nil, fmt.Errorf("%w: volume %s: %v", ErrUnhealthy, v.ID, err)

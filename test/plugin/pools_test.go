@@ -9,6 +9,9 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/moby/sys/mountinfo"
 	"google.golang.org/grpc/codes"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
 // TestMount_KeepsDataAtCreateWipesAtDelete: a MOUNT volume is the whole
@@ -134,4 +137,35 @@ func pathDisk(t *testing.T, e *env) (mp, dev string) {
 	}
 	t.Fatal("PATH disk not found")
 	return "", ""
+}
+
+// TestMount_SwappedDiskIsRefused: when another filesystem is mounted at a
+// MOUNT volume's disk root, its volume fails cleanly and nothing is wiped.
+func TestMount_SwappedDiskIsRefused(t *testing.T) {
+	e := newEnv(t)
+	v := e.create("db", 0, map[string]string{"pool": "disks"})
+	id := v.GetVolumeId()
+	root := e.disks[0]
+	if pool.DiskID("disks", root) != id {
+		root = e.disks[1]
+	}
+	if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	impostor := testutil.LoopDevice(t, e.dir, 32)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", impostor).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v %s", err, out)
+	}
+	if out, err := exec.Command("mount", impostor, root).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", root).Run() })
+	os.WriteFile(filepath.Join(root, "precious"), []byte("not yours"), 0o644)
+
+	staging, _ := e.paths(id)
+	wantCode(t, e.stage(id, staging), codes.FailedPrecondition, "stage on a swapped disk")
+	wantCode(t, e.delete(id), codes.FailedPrecondition, "delete on a swapped disk")
+	if data, err := os.ReadFile(filepath.Join(root, "precious")); err != nil || string(data) != "not yours" {
+		t.Errorf("the impostor disk was wiped: %v", err)
+	}
 }
