@@ -32,11 +32,10 @@ func (s *Server) stageDevice(ctx context.Context, v *volume.Volume, staging stri
 	if err != nil {
 		return err
 	}
-	if e := t.At(staging); e != nil {
-		if mounter.SourceOf(e) == src {
-			return s.deviceGroup(staging, c)
-		}
-		return csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging)
+	if done, err := mountedHere(t, staging, "staging_target_path", v.ID, src, nil); err != nil {
+		return err
+	} else if done {
+		return s.deviceGroup(staging, c)
 	}
 	if err := makeDir(staging); err != nil {
 		return err
@@ -77,14 +76,8 @@ func (s *Server) publishBlock(v *volume.Volume, target string, ro bool, c *csi.V
 	if err != nil {
 		return err
 	}
-	if e := t.At(target); e != nil {
-		switch {
-		case mounter.SourceOf(e) != src:
-			return csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at target_path %s", target)
-		case mounter.ReadOnly(e) != ro:
-			return csiutil.Errorf(codes.AlreadyExists, "volume %s is published at %s with readonly=%v", v.ID, target, !ro)
-		}
-		return nil
+	if done, err := mountedHere(t, target, "target_path", v.ID, src, &ro); done || err != nil {
+		return err
 	}
 	if err := singleWriter(t, dev, src, c, "", target); err != nil {
 		return err

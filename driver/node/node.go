@@ -111,11 +111,8 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
-	if e := t.At(staging); e != nil {
-		if mounter.SourceOf(e) == src {
-			return &csi.NodeStageVolumeResponse{}, nil
-		}
-		return nil, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging)
+	if done, err := mountedHere(t, staging, "staging_target_path", id, src, nil); done || err != nil {
+		return &csi.NodeStageVolumeResponse{}, err
 	}
 	if err := makeDir(staging); err != nil {
 		return nil, err
@@ -206,14 +203,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
 		return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
 	}
-	if e := t.At(target); e != nil {
-		switch {
-		case mounter.SourceOf(e) != src:
-			return nil, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at target_path %s", target)
-		case mounter.ReadOnly(e) != ro:
-			return nil, csiutil.Errorf(codes.AlreadyExists, "volume %s is published at %s with readonly=%v", id, target, !ro)
-		}
-		return &csi.NodePublishVolumeResponse{}, nil
+	if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
+		return &csi.NodePublishVolumeResponse{}, err
 	}
 	if err := singleWriter(t, v.Path(), src, c, staging, target); err != nil {
 		return nil, err
@@ -319,6 +310,22 @@ func (s *Server) snapshot(v *volume.Volume, block bool) (mounter.Table, mounter.
 		return nil, mounter.Source{}, csiutil.ToStatus(err)
 	}
 	return t, src, nil
+}
+
+// mountedHere reports whether the volume is mounted at p already (a
+// retried call: done), with the read-only flag asked for if ro is set; a
+// mount of something else there, or with the other flag, is an error.
+func mountedHere(t mounter.Table, p, field, id string, src mounter.Source, ro *bool) (done bool, err error) {
+	e := t.At(p)
+	switch {
+	case e == nil:
+		return false, nil
+	case mounter.SourceOf(e) != src:
+		return false, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at %s %s", field, p)
+	case ro != nil && mounter.ReadOnly(e) != *ro:
+		return false, csiutil.Errorf(codes.AlreadyExists, "volume %s is published at %s with readonly=%v", id, p, !*ro)
+	}
+	return true, nil
 }
 
 // singleWriter fails a SINGLE_NODE_SINGLE_WRITER publish while the volume
