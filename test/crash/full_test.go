@@ -1,0 +1,160 @@
+package crash
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/localdisk-csi/localdisk/test/testutil"
+)
+
+// TestStateDiskFull: with the state directory's filesystem full,
+// CreateVolume and DeleteVolume fail with a clean error code (not a hang, not
+// UNAVAILABLE or DEADLINE_EXCEEDED), nothing is half-made, the old records
+// are intact; once there is room, the retries succeed.
+func TestStateDiskFull(t *testing.T) {
+	dir := testutil.ShortTempDir(t)
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
+		t.Fatalf("mounting a tiny tmpfs for the state: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) }) // after the plugin is gone
+	e := newEnv(t, "root", testutil.EnvOptions{Dir: dir, StateDir: state})
+	old := e.create("old", "path")
+	e.Must(os.WriteFile(filepath.Join(e.dataDir(old), "f"), []byte("old data"), 0o600), "write")
+	snapshot := testutil.FilesBelow(t, state)
+
+	filler := filepath.Join(state, "filler")
+	fill(t, filler)
+	for _, kind := range []string{"root", "path", "mount"} {
+		name := "new-" + kind
+		_, err := e.Create(name, sizeOf(kind), map[string]string{"pool": poolOf[kind]})
+		switch status.Code(err) {
+		case codes.OK, codes.Unavailable, codes.DeadlineExceeded, codes.Unknown:
+			t.Errorf("CreateVolume (%s) on a full state disk: %v; want a clean error code", kind, err)
+		}
+		t.Logf("CreateVolume (%s) on a full state disk: %v", kind, err)
+	}
+	err := e.Delete(old.id)
+	switch status.Code(err) {
+	case codes.OK, codes.Unavailable, codes.DeadlineExceeded, codes.Unknown:
+		t.Errorf("DeleteVolume on a full state disk: %v; want a clean error code", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(e.dataDir(old), "f")); err != nil || string(data) != "old data" {
+		t.Errorf("data of the volume whose delete failed: %q, %v", data, err)
+	}
+	e.checkNothingNew(state, snapshot, filler)
+
+	// The same holds after a restart on the full disk.
+	e.restart()
+	e.checkNothingNew(state, snapshot, filler)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"root", "path", "mount"} {
+		_, err := e.Create("new-"+kind, sizeOf(kind), map[string]string{"pool": poolOf[kind]})
+		e.Must(err, "retry CreateVolume ("+kind+")")
+	}
+	e.Must(e.Delete(old.id), "retry the delete")
+	vols := e.CheckConverged()
+	if len(vols) != 4 {
+		t.Errorf("%d volumes, want the canary and 3 new ones", len(vols))
+	}
+	e.checkCanary()
+}
+
+// checkNothingNew checks that the state holds what it held before (plus the
+// filler), that no volume was added and the capacities are unchanged.
+func (e *env) checkNothingNew(state string, snapshot []string, filler string) {
+	e.t.Helper()
+	var now []string
+	for _, f := range testutil.FilesBelow(e.t, state) {
+		if !strings.HasPrefix(f, "- "+filepath.Base(filler)+" ") { // the filler grows
+			now = append(now, f)
+		}
+	}
+	if !slices.Equal(now, snapshot) {
+		e.t.Errorf("state changed on a full disk:\n got %q\nwant %q", now, snapshot)
+	}
+	e.CheckConverged()
+	e.checkCanary()
+}
+
+// fill writes to path until its filesystem is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for _, chunk := range []int{4096, 1} {
+		for {
+			if _, err := f.Write(buf[:chunk]); err != nil {
+				if !errors.Is(err, unix.ENOSPC) {
+					t.Fatalf("filling the state disk: %v", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// TestSimulatedReboot: every mount is gone (the CO's and the disks', which
+// come back remounted), the plugin restarts, and the CO's stage and
+// publish of every volume converge with the data intact.
+func TestSimulatedReboot(t *testing.T) {
+	e := newEnv(t, "root", testutil.EnvOptions{})
+	vols := []*vol{e.canary, e.create("p", "path"), e.create("m", "mount")}
+	for _, v := range vols[1:] {
+		e.Must(e.Stage(v.id, v.staging), "stage")
+		e.Must(e.Publish(v.id, v.staging, v.target, false), "publish")
+		e.Must(os.WriteFile(filepath.Join(v.target, "data"), []byte(v.id), 0o600), "write")
+	}
+	want := e.mounts()
+	e.P.Kill()
+	for _, v := range vols {
+		for _, p := range []string{v.target, v.staging} {
+			if err := unix.Unmount(p, 0); err != nil {
+				t.Fatalf("unmounting %s: %v", p, err)
+			}
+		}
+	}
+	testutil.RemountDisk(t, e.PathDisk)
+	for _, d := range e.Disks {
+		testutil.RemountDisk(t, d)
+	}
+	e.restart()
+	for range 2 { // the CO may replay its calls
+		for _, v := range vols {
+			e.Must(e.Stage(v.id, v.staging), "stage after the reboot")
+			e.Must(e.Publish(v.id, v.staging, v.target, false), "publish after the reboot")
+		}
+		e.checkMounts("after the reboot's stage and publish", want)
+	}
+	for _, v := range vols[1:] {
+		if data, err := os.ReadFile(filepath.Join(v.target, "data")); err != nil || string(data) != v.id {
+			t.Errorf("data of %s after the reboot: %q, %v", v.id, data, err)
+		}
+	}
+	e.checkCanary()
+	e.CheckConverged()
+	for _, v := range vols[1:] {
+		e.Must(e.Unpublish(v.id, v.target), "unpublish")
+		e.Must(e.Unstage(v.id, v.staging), "unstage")
+		e.Must(e.Delete(v.id), "delete")
+	}
+	e.CheckConverged()
+}
