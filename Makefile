@@ -44,6 +44,7 @@ test: ## Vet, check gofmt, and run every test with -race (run as root).
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory fmt-check
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz-short
 
 .PHONY: sanity
 sanity: ## Run csi-sanity against the plugin for every pool kind (as root).
@@ -94,3 +95,35 @@ e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too
 test-quota: ## Run the project quota tests: XFS/ext4 in user-mode Linux, btrfs on the host (root).
 	@$(install-test-deps)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./driver/quota/... ./test/uml/...
+
+# The Go fuzz targets, as package:function. `go test ./...` runs their seed
+# corpora; these targets fuzz each one for a while.
+FUZZ_TARGETS := \
+	./driver/pool:FuzzParse \
+	./driver/pool:FuzzMesosNames \
+	./driver/state:FuzzValidID \
+	./driver/state:FuzzLoad \
+	./driver/csiutil:FuzzCheckCapability \
+	./driver/controller:FuzzController \
+	./driver/node:FuzzNode
+FUZZTIME ?= 1m
+FUZZTIME_SHORT ?= 10s
+
+# run-fuzz fuzzes every target for $(1), going on after a failure; a failing
+# input is saved under the package's testdata/fuzz.
+define run-fuzz
+	failed=(); for t in $(FUZZ_TARGETS); do \
+		pkg="$${t%%:*}"; fn="$${t##*:}"; \
+		echo "fuzz: $$fn in $$pkg for $(1)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(1) "$$pkg" || failed+=("$$fn"); \
+	done; \
+	if (( $${#failed[@]} > 0 )); then echo "fuzz targets failed: $${failed[*]}" >&2; exit 1; fi
+endef
+
+.PHONY: fuzz
+fuzz: ## Fuzz every Go fuzz target for FUZZTIME (default 1m) each.
+	@$(call run-fuzz,$(FUZZTIME))
+
+.PHONY: fuzz-short
+fuzz-short: ## Fuzz every Go fuzz target briefly (FUZZTIME_SHORT, default 10s each); `make test` runs it.
+	@$(call run-fuzz,$(FUZZTIME_SHORT))
