@@ -54,6 +54,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if req.GetName() == "" {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "name is missing")
 	}
+	if len(req.GetName()) > maxNameBytes {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "name is %d bytes long; at most %d are kept", len(req.GetName()), maxNameBytes)
+	}
 	block, err := csiutil.CheckCapabilities(req.GetVolumeCapabilities())
 	if err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
@@ -156,6 +159,11 @@ func (s *Server) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 		Parameters:         req.GetParameters(),
 	}}, nil
 }
+
+// maxNameBytes bounds volume names (CSI asks plugins to take at least 128
+// characters; Kubernetes PV names are at most 253), so that a name never
+// makes a huge record or log line.
+const maxNameBytes = 1024
 
 // tokenPrefix marks ListVolumes tokens: "next:<first volume ID of the page>".
 // A token names a position, not an index, so deletions between pages never

@@ -34,7 +34,10 @@ func (s *Server) stageDevice(ctx context.Context, v *volume.Volume, staging stri
 	}
 	if done, err := mountedHere(t, staging, "staging_target_path", v.ID, src, nil); err != nil {
 		return err
-	} else if done {
+	} else if done { // a retry: finish what the first call may not have
+		if err := s.Volumes.RecordIdentity(ctx, v, dev); err != nil {
+			return csiutil.ToStatus(err)
+		}
 		return s.deviceGroup(staging, c)
 	}
 	if err := makeDir(staging); err != nil {

@@ -77,7 +77,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := csiutil.CheckCapability(req.GetVolumeCapability()); err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	staging, err := canonical(staging, "staging_target_path")
+	staging, err := s.canonical(staging, "staging_target_path")
 	if err != nil {
 		return nil, err
 	}
@@ -160,11 +160,11 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(target)), 0o750); err != nil {
 		return nil, csiutil.Errorf(codes.Internal, "create the parent of target_path: %v", err)
 	}
-	target, err := canonical(target, "target_path")
+	target, err := s.canonical(target, "target_path")
 	if err != nil {
 		return nil, err
 	}
-	if staging, err = canonical(staging, "staging_target_path"); err != nil {
+	if staging, err = s.canonical(staging, "staging_target_path"); err != nil {
 		return nil, err
 	}
 	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(target))
@@ -225,15 +225,32 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	err := s.unmount(ctx, req.GetVolumeId(), req.GetTargetPath(), "target_path", func(target string) error {
 		failpoint.Inject(failpoint.UnpublishUnmntd)
-		if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
-		}
-		return nil
+		return removeTarget(target)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// removeTarget removes an unmounted target: a directory (only if empty) or
+// an empty regular file (a block target) or a symlink, never a file that
+// holds data.
+func removeTarget(target string) error {
+	fi, err := os.Lstat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return csiutil.Errorf(codes.Internal, "%v", err)
+	}
+	if fi.Mode().IsRegular() && fi.Size() > 0 || !fi.IsDir() && !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeSymlink {
+		return csiutil.Errorf(codes.FailedPrecondition, "target_path %s is a %v holding data, not what publish made: not removed", target, fi.Mode().Type())
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
+	}
+	return nil
 }
 
 // unmount removes every mount at a CO path under the volume's and the path's
@@ -250,6 +267,9 @@ func (s *Server) unmount(ctx context.Context, id, p, field string, then func(str
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
+		return csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
+	}
+	if err := s.Volumes.Protected(p); err != nil {
 		return csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
 	}
 	unlock, err := s.Volumes.Lock(ctx, volume.IDKey(id), volume.PathKey(p))
@@ -287,12 +307,17 @@ func checkPath(p, field string) error {
 	return nil
 }
 
-func canonical(p, field string) (string, error) {
+// canonical checks a CO path and resolves its parents' symlinks; a path
+// inside what localdisk manages (pools' data, disks, state) is refused.
+func (s *Server) canonical(p, field string) (string, error) {
 	if err := checkPath(p, field); err != nil {
 		return "", err
 	}
 	c, err := mounter.Canonical(p)
 	if err != nil {
+		return "", csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
+	}
+	if err := s.Volumes.Protected(c); err != nil {
 		return "", csiutil.Errorf(codes.InvalidArgument, "%s: %v", field, err)
 	}
 	return c, nil

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
@@ -124,12 +126,21 @@ func (m *Manager) sweepTrash(p *Pool) {
 	}
 	defer root.Close()
 	entries, err := fs.ReadDir(root.FS(), trashDir)
+	if err != nil || len(entries) == 0 {
+		return
+	}
+	t, err := mounter.ReadTable()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		if r := m.record(e.Name()); r != nil && r.Phase == state.Deleting {
 			continue // its record's convergence failed; keep it charged
+		}
+		if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
+			m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
+				Warn("trash entry is mounted somewhere: left alone")
+			continue
 		}
 		if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
 			m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")

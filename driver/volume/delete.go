@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
@@ -93,18 +92,8 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 		}
 		return nil
 	}
-	dir := p.volumePath(id)
-	src, err := t.Locate(dir)
-	if err != nil {
-		return err
-	}
-	if uses := t.Uses(dir, src); len(uses) > 0 {
-		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, uses[0].Mountpoint)
-	}
-	for _, e := range t {
-		if strings.HasPrefix(e.Mountpoint, dir+"/") {
-			return fmt.Errorf("%w: %s is mounted inside volume %s", ErrInUse, e.Mountpoint, id)
-		}
+	if mp, ok := busy(t, p.volumePath(id)); ok {
+		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, mp)
 	}
 	return nil
 }
@@ -128,7 +117,7 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 	}
 	defer root.Close()
 	trash := path.Join(trashDir, r.ID)
-	if err := root.Rename(path.Join(volumesDir, r.ID), trash); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := moveToTrash(root, r.ID); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.DeleteTrashed)
@@ -209,4 +198,22 @@ func emptyDir(root *os.Root, keep string) error {
 		failpoint.Inject(failpoint.WipeStarted)
 	}
 	return nil
+}
+
+// moveToTrash moves a volume's directory into the pool's trash (re-making
+// the trash if it went missing). A directory already gone from volumes/ was
+// moved by an earlier try.
+func moveToTrash(root *os.Root, id string) error {
+	from, to := path.Join(volumesDir, id), path.Join(trashDir, id)
+	err := root.Rename(from, to)
+	if err == nil {
+		return nil
+	}
+	if _, lerr := root.Lstat(from); errors.Is(lerr, fs.ErrNotExist) {
+		return nil
+	}
+	if merr := root.Mkdir(trashDir, 0o700); merr != nil && !errors.Is(merr, fs.ErrExist) {
+		return err
+	}
+	return root.Rename(from, to)
 }

@@ -46,6 +46,7 @@ func (v *Volume) Path() string { return v.Pool.volumePath(v.ID) }
 // Manager owns the pools, the records and the locks.
 type Manager struct {
 	log       *logrus.Entry
+	stateDir  string // canonical
 	store     *state.Store
 	stateRoot *os.Root
 	pools     map[string]*Pool
@@ -82,7 +83,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
-	m := &Manager{log: log, store: store, pools: map[string]*Pool{},
+	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
 		records: map[string]*state.Record{}, names: map[string]string{}}
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
