@@ -3,11 +3,9 @@ package volume
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -102,44 +100,87 @@ func (m *Manager) forgetUsage(id string) {
 	m.usage.mu.Unlock()
 }
 
-// walkUsage sums the allocated bytes and the inodes below dir inside root.
-// Entries that vanish during the walk (a running container) are skipped.
+// walkUsage sums the allocated bytes and the inodes below dir inside root,
+// never following a symlink: each directory is opened relative to its
+// parent's descriptor (O_NOFOLLOW), so the cost is linear in the entries even
+// for deep trees, and a directory swapped for a symlink mid-walk is not
+// entered. Hard-linked inodes count once; entries that vanish during the
+// walk (a running container) are skipped; it stops at usageMaxEntries
+// entries or usageMaxDepth levels (Exact is then false).
 func walkUsage(root *os.Root, dir string) (Usage, error) {
-	u := Usage{Exact: true}
-	seen := map[[2]uint64]bool{}
-	n := 0
-	err := fs.WalkDir(root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p != dir {
-				return nil
-			}
-			return err
+	top, err := root.Open(dir)
+	if err != nil {
+		return Usage{}, err
+	}
+	w := &usageWalk{u: Usage{Exact: true}, seen: map[[2]uint64]bool{}}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(top.Fd()), &st); err != nil {
+		top.Close()
+		return Usage{}, err
+	}
+	w.count(st)
+	err = w.walk(top, 0)
+	return w.u, err
+}
+
+const usageMaxDepth = 1024
+
+type usageWalk struct {
+	u    Usage
+	n    int
+	seen map[[2]uint64]bool
+}
+
+func (w *usageWalk) count(st unix.Stat_t) {
+	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		k := [2]uint64{st.Dev, st.Ino}
+		if w.seen[k] {
+			return
 		}
-		if n++; n > usageMaxEntries {
-			u.Exact = false
-			return fs.SkipAll
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
+		w.seen[k] = true
+	}
+	w.u.Bytes += st.Blocks * 512
+	w.u.Inodes++
+}
+
+// walk counts the entries of the open directory d (which it closes).
+func (w *usageWalk) walk(d *os.File, depth int) error {
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	fd := int(d.Fd())
+	for _, name := range names {
+		if w.n++; w.n > usageMaxEntries {
+			w.u.Exact = false
 			return nil
 		}
-		if st.Nlink > 1 && !fi.IsDir() {
-			k := [2]uint64{st.Dev, st.Ino}
-			if seen[k] {
-				return nil
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
 			}
-			seen[k] = true
+			return err
 		}
-		u.Bytes += st.Blocks * 512
-		u.Inodes++
-		return nil
-	})
-	return u, err
+		w.count(st)
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if depth+1 >= usageMaxDepth {
+			w.u.Exact = false
+			continue
+		}
+		cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			continue // gone or swapped for a symlink meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.walk(os.NewFile(uintptr(cfd), name), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
