@@ -16,10 +16,9 @@ const (
 	RecordWritten   = "record.written"      // temp record fsync'd, not yet renamed
 	RecordRenamed   = "record.renamed"      // renamed into place, directory not yet fsync'd
 	RecordDropped   = "record.dropped"      // removed, directory not yet fsync'd
-	CreateReserved  = "create.reserved"     // `creating` record written, no directory yet
-	CreateMkdir     = "create.mkdir"        // directory made, record still `creating`
-	DeleteMarked    = "delete.marked"       // `deleting` record written, data untouched
-	DeleteTrashed   = "delete.trashed"      // directory moved to the trash
+	CreateMkdir     = "create.mkdir"        // directory (and quota) made, no record yet
+	DeleteMarked    = "delete.marked"       // MOUNT: `deleting` record written, data untouched
+	DeleteTrashed   = "delete.trashed"      // ROOT/PATH: directory in the trash, record not yet dropped
 	DeleteRemoved   = "delete.removed"      // data removed, record not yet dropped
 	WipeStarted     = "wipe.started"        // MOUNT disk: first entry removed
 	StageMounted    = "stage.mounted"       // staging bind made, reply not sent
@@ -32,7 +31,7 @@ const (
 // Points lists every crash point, for tests that visit them all.
 var Points = []string{
 	RecordWritten, RecordRenamed, RecordDropped,
-	CreateReserved, CreateMkdir,
+	CreateMkdir,
 	DeleteMarked, DeleteTrashed, DeleteRemoved, WipeStarted,
 	StageMounted, PublishMounted, UnpublishUnmntd, UnstageUnmntd, ExpandRecorded,
 }

@@ -32,9 +32,10 @@ func (m *Manager) converge(recs []*state.Record) {
 			_ = p.SetClaimed(r.ID, true, nil)
 		}
 	}
+	inTrash := m.trashEntries()
 	for _, r := range recs {
 		p := m.pools[r.Pool]
-		if p == nil || r.Phase == state.Ready {
+		if p == nil || r.Phase == state.Ready && !inTrash[p.Name+"/"+r.ID] {
 			continue
 		}
 		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool, "phase": r.Phase})
@@ -42,6 +43,10 @@ func (m *Manager) converge(recs []*state.Record) {
 		switch {
 		case r.Phase == state.Deleting && r.Erase != nil:
 			m.startErase(p, r) // resumes from the recorded offset, in the background
+		case r.Phase == state.Ready && m.trashed(p, r.ID):
+			err = m.finishDelete(p, r) // a delete interrupted after its move to the trash
+		case r.Phase == state.Ready:
+			continue
 		case r.Phase == state.Deleting:
 			if err = m.checkUnused(p, r.ID); err == nil {
 				err = m.finishDelete(p, r)
@@ -65,6 +70,7 @@ func (m *Manager) converge(recs []*state.Record) {
 		}
 	}
 	for _, p := range m.order {
+		m.sweepOrphans(p)
 		m.sweepTrash(p)
 		if u := p.Usage(nil); p.Kind.Directory() && u.Allocated > u.Capacity {
 			m.log.WithFields(logrus.Fields{"pool": p.Name, "capacity": u.Capacity, "allocated": u.Allocated}).
@@ -144,6 +150,71 @@ func (m *Manager) sweepTrash(p *Pool) {
 		}
 		if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
 			m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")
+		}
+	}
+}
+
+// trashEntries lists what the healthy pools' trash holds, as "pool/id".
+func (m *Manager) trashEntries() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range m.order {
+		if !p.Kind.Directory() {
+			continue
+		}
+		root, err := p.open()
+		if err != nil {
+			continue
+		}
+		entries, _ := fs.ReadDir(root.FS(), trashDir)
+		root.Close()
+		for _, e := range entries {
+			out[p.Name+"/"+e.Name()] = true
+		}
+	}
+	return out
+}
+
+// trashed reports whether a directory volume's directory is in the trash
+// and no longer in volumes/: its delete was interrupted.
+func (m *Manager) trashed(p *Pool, id string) bool {
+	if !p.Kind.Directory() {
+		return false
+	}
+	root, err := p.open()
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	_, inVolumes := root.Lstat(path.Join(volumesDir, id))
+	_, inTrash := root.Lstat(path.Join(trashDir, id))
+	return errors.Is(inVolumes, fs.ErrNotExist) && inTrash == nil
+}
+
+// sweepOrphans removes the empty directories of creates that crashed
+// before their record was written; anything else without a record is
+// kept and reported.
+func (m *Manager) sweepOrphans(p *Pool) {
+	if !p.Kind.Directory() {
+		return
+	}
+	root, err := p.open()
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	entries, err := fs.ReadDir(root.FS(), volumesDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if m.record(e.Name()) != nil {
+			continue
+		}
+		log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
+		if err := m.removeOrphan(root, p, e.Name()); err != nil {
+			log.WithError(err).Warn("directory without a volume record left alone")
+		} else {
+			log.Info("removed the empty directory of an unfinished create")
 		}
 	}
 }

@@ -27,9 +27,10 @@ type CreateRequest struct {
 // when a selected pool could hold the volume but has no room now,
 // pool.ErrOutOfRange when none ever could.
 //
-// Order of effects, for crash safety: record `creating` with the capacity
-// charged, make the directory, record `ready`. A crash leaves a `creating`
-// record that the retried call (same name, same ID) or start-up finishes.
+// Order of effects, for crash safety: charge the capacity (in memory), make
+// the directory (and its quota), write the `ready` record. A crash before
+// the record leaves only an empty directory, removed at start-up; the
+// retried call (same name, same ID) simply makes it again.
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error) {
 	if err := pool.CheckRange(req.Required, req.Limit); err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest) (*Volume, error) {
 	p := m.pools[r.Pool]
 	switch {
-	case r.Phase == state.Deleting:
+	case r.Phase == state.Deleting || p != nil && r.Phase == state.Ready && m.trashed(p, r.ID):
 		return nil, fmt.Errorf("%w: volume %s (name %q) is being deleted", ErrBusy, r.ID, r.Name)
 	case p == nil:
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
@@ -125,13 +126,31 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 		return nil, err
 	}
 	rec := &state.Record{ID: id, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-		Capacity: size, Phase: state.Creating, Context: contextOf(p), ProjectID: pid}
-	if err := p.Reserve(size, func() error { return m.put(rec) }); err != nil {
+		Capacity: size, Phase: state.Ready, Context: contextOf(p), ProjectID: pid}
+	if err := p.Reserve(size, func() error { return m.makeAndRecord(root, p, rec) }); err != nil {
 		m.releaseProject(p, pid)
-		return nil, err
+		return nil, fmt.Errorf("create volume %s: %w", id, err)
 	}
-	failpoint.Inject(failpoint.CreateReserved)
-	return m.finishCreate(root, p, rec)
+	return m.volumeOf(rec), nil
+}
+
+// makeAndRecord makes a volume's directory (and quota), then writes its
+// one `ready` record: a single durable write per create. A crash in
+// between leaves an empty directory without a record, which start-up
+// removes (sweepOrphans) and a retried call (same name, same ID) reuses. If
+// the record cannot be written, the directory is removed again.
+func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error {
+	if err := m.makeVolumeDir(root, p, rec); err != nil {
+		return err
+	}
+	failpoint.Inject(failpoint.CreateMkdir)
+	if err := m.put(rec); err != nil {
+		if rerr := m.removeOrphan(root, p, rec.ID); rerr != nil {
+			m.log.WithError(rerr).WithField("volume_id", rec.ID).Warn("could not remove the directory of a failed create; start-up will")
+		}
+		return err
+	}
+	return nil
 }
 
 // finishCreate makes the directory of a `creating` record and marks it

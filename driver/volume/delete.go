@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
@@ -22,10 +23,11 @@ const lostFound = "lost+found"
 // volume still mounted anywhere is ErrInUse; one whose pool is missing is
 // ErrUnhealthy, and nothing is removed.
 //
-// Order of effects: record `deleting` (capacity stays charged), move the
-// directory to the pool's trash and remove it (MOUNT: wipe the disk), drop
-// the record. A crash leaves a `deleting` record that start-up or the
-// retried call finishes.
+// Order of effects, ROOT/PATH: move the directory into the pool's trash,
+// remove the data, drop the record (the one durable write) and release the
+// capacity. A crash before the drop leaves a record whose directory is in
+// the trash: start-up or the retried call finishes the delete. MOUNT: record `deleting` (the disk
+// stays claimed), wipe or erase it, drop the record.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	unlock, err := m.Lock(ctx, IDKey(id))
 	if err != nil {
@@ -54,7 +56,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := m.checkUnused(p, id); err != nil {
 		return err
 	}
-	if r.Phase != state.Deleting {
+	if r.Phase != state.Deleting && !p.Kind.Directory() { // a wipe or erase can be long: resumable
 		r.Phase = state.Deleting
 		if d := p.Disk(id); d != nil && d.IsDevice() {
 			r.Erase = &state.Erase{Method: string(cmp.Or(p.Erase, pool.EraseNone))}
@@ -62,8 +64,8 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		if err := m.put(r); err != nil {
 			return err
 		}
+		failpoint.Inject(failpoint.DeleteMarked)
 	}
-	failpoint.Inject(failpoint.DeleteMarked)
 	m.forgetUsage(id)
 	if r.Erase != nil {
 		return m.eraseDevice(ctx, p, r)
@@ -122,7 +124,7 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 	}
 	failpoint.Inject(failpoint.DeleteTrashed)
 	if err := m.removeVolumeDir(root, p, r, trash); err != nil {
-		return fmt.Errorf("delete volume %s: %w", r.ID, err)
+		return fmt.Errorf("delete volume %s: %w", r.ID, err) // the retry finds it in the trash
 	}
 	failpoint.Inject(failpoint.DeleteRemoved)
 	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
@@ -201,19 +203,22 @@ func emptyDir(root *os.Root, keep string) error {
 }
 
 // moveToTrash moves a volume's directory into the pool's trash (re-making
-// the trash if it went missing). A directory already gone from volumes/ was
-// moved by an earlier try.
+// the trash if it went missing, and moving aside what an earlier delete of
+// the same ID left there). A directory already gone from volumes/ was moved
+// by an earlier try.
 func moveToTrash(root *os.Root, id string) error {
 	from, to := path.Join(volumesDir, id), path.Join(trashDir, id)
-	err := root.Rename(from, to)
-	if err == nil {
+	if _, err := root.Lstat(from); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if _, lerr := root.Lstat(from); errors.Is(lerr, fs.ErrNotExist) {
-		return nil
-	}
-	if merr := root.Mkdir(trashDir, 0o700); merr != nil && !errors.Is(merr, fs.ErrExist) {
+	if err := root.Mkdir(trashDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
+	}
+	if _, err := root.Lstat(to); err == nil { // leftovers are swept at start-up
+		aside := fmt.Sprintf("%s.%d", to, time.Now().UnixNano())
+		if err := root.Rename(to, aside); err != nil {
+			return err
+		}
 	}
 	return root.Rename(from, to)
 }

@@ -247,3 +247,50 @@ func (m *Manager) projectUsage(dir *os.File, id uint32) (Usage, error) {
 	}
 	return Usage{Bytes: int64(u.Bytes), Inodes: int64(u.Inodes), Exact: true}, nil
 }
+
+// removeOrphan removes an empty volume directory that no record owns (a
+// create that crashed before its record): the subvolume, or the directory
+// and its project's limit. A directory that holds anything is kept.
+func (m *Manager) removeOrphan(root *os.Root, p *Pool, id string) error {
+	dir := path.Join(volumesDir, id)
+	f, err := root.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names, _ := f.Readdirnames(1)
+	project, _, _ := quota.Project(f)
+	f.Close()
+	if len(names) > 0 {
+		return fmt.Errorf("%s is not empty: kept", dir)
+	}
+	if p.Enforcement() == enforceBtrfs {
+		parent, err := root.Open(volumesDir)
+		if err != nil {
+			return err
+		}
+		err = quota.DeleteSubvolume(parent, id)
+		parent.Close()
+		if err != nil && !errors.Is(err, quota.ErrNotFound) {
+			return err
+		}
+	} else if err := root.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if project != 0 && p.Enforcement() == enforceProject {
+		top, err := root.Open(".")
+		if err != nil {
+			return err
+		}
+		defer top.Close()
+		qfs, err := quota.NewFS(top)
+		if err != nil {
+			return err
+		}
+		defer qfs.Close()
+		return qfs.ClearLimit(project)
+	}
+	return nil
+}

@@ -17,7 +17,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	for _, c := range []struct{ kind, create, delete string }{
 		{"root", failpoint.RecordRenamed + "@7", failpoint.DeleteTrashed + "@4"},
 		{"path", failpoint.CreateMkdir + "@5", failpoint.RecordDropped + "@6"},
-		{"root", failpoint.CreateReserved + "@3", failpoint.DeleteMarked + "@8"},
+		{"root", failpoint.RecordWritten + "@3", failpoint.DeleteRemoved + "@8"},
 	} {
 		t.Run(c.kind+"/"+c.create+"/"+c.delete, func(t *testing.T) {
 			e := newEnv(t, "mount", testutil.EnvOptions{})

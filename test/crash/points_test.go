@@ -17,9 +17,10 @@ import (
 )
 
 var (
-	allKinds = []string{"root", "path", "mount", "device"}
-	dirKinds = []string{"root", "path"}
-	devKinds = []string{"device"}
+	allKinds  = []string{"root", "path", "mount", "device"}
+	dirKinds  = []string{"root", "path"}
+	devKinds  = []string{"device"}
+	diskKinds = []string{"mount", "device"}
 )
 
 // step is an operation that reaches a crash point: its nth hit, in pools of
@@ -38,20 +39,22 @@ type step struct {
 // erase records its progress (a second write) and passes wipe.started once
 // per GiB zeroed; an expansion of a ROOT or PATH volume writes it once.
 var reach = map[string][]step{
+	// A create writes one record; a ROOT/PATH delete only drops its record,
+	// a MOUNT delete first records `deleting` (a device also its erase
+	// progress).
 	failpoint.RecordWritten: {
-		{op: "create", nth: 1, kinds: allKinds}, {op: "create", nth: 2, kinds: dirKinds},
-		{op: "delete", nth: 1, kinds: allKinds}, {op: "delete", nth: 2, kinds: devKinds},
+		{op: "create", nth: 1, kinds: allKinds},
+		{op: "delete", nth: 1, kinds: diskKinds}, {op: "delete", nth: 2, kinds: devKinds},
 		{op: "expand", nth: 1, kinds: dirKinds}},
 	failpoint.RecordRenamed: {
-		{op: "create", nth: 1, kinds: allKinds}, {op: "create", nth: 2, kinds: dirKinds},
-		{op: "delete", nth: 1, kinds: allKinds}, {op: "delete", nth: 2, kinds: devKinds},
+		{op: "create", nth: 1, kinds: allKinds},
+		{op: "delete", nth: 1, kinds: diskKinds}, {op: "delete", nth: 2, kinds: devKinds},
 		{op: "expand", nth: 1, kinds: dirKinds}},
-	failpoint.RecordDropped:  {{op: "delete", nth: 1, kinds: allKinds}},
-	failpoint.CreateReserved: {{op: "create", nth: 1, kinds: dirKinds}},
-	failpoint.CreateMkdir:    {{op: "create", nth: 1, kinds: dirKinds}},
-	failpoint.DeleteMarked:   {{op: "delete", nth: 1, kinds: allKinds}},
-	failpoint.DeleteTrashed:  {{op: "delete", nth: 1, kinds: dirKinds}},
-	failpoint.DeleteRemoved:  {{op: "delete", nth: 1, kinds: allKinds}},
+	failpoint.RecordDropped: {{op: "delete", nth: 1, kinds: allKinds}},
+	failpoint.CreateMkdir:   {{op: "create", nth: 1, kinds: dirKinds}},
+	failpoint.DeleteMarked:  {{op: "delete", nth: 1, kinds: diskKinds}},
+	failpoint.DeleteTrashed: {{op: "delete", nth: 1, kinds: dirKinds}},
+	failpoint.DeleteRemoved: {{op: "delete", nth: 1, kinds: allKinds}},
 	failpoint.WipeStarted: {{op: "delete", nth: 1, kinds: []string{"mount", "device"}, files: 3},
 		{op: "delete", nth: 2, kinds: []string{"mount"}, files: 3}},
 	failpoint.StageMounted:    {{op: "stage", nth: 1, kinds: allKinds}},

@@ -18,10 +18,9 @@ func TestCrashDuringRecovery(t *testing.T) {
 		first, recovery string
 		s               step
 	}{
-		{failpoint.CreateReserved, failpoint.RecordDropped, step{op: "create", kinds: dirKinds}},
-		{failpoint.CreateMkdir, failpoint.RecordDropped, step{op: "create", kinds: dirKinds}},
-		{failpoint.DeleteMarked, failpoint.DeleteRemoved, step{op: "delete", kinds: allKinds}},
-		{failpoint.DeleteMarked, failpoint.RecordDropped, step{op: "delete", kinds: allKinds}},
+		{failpoint.DeleteTrashed, failpoint.RecordDropped, step{op: "delete", kinds: dirKinds}},
+		{failpoint.DeleteMarked, failpoint.DeleteRemoved, step{op: "delete", kinds: diskKinds}},
+		{failpoint.DeleteMarked, failpoint.RecordDropped, step{op: "delete", kinds: diskKinds}},
 		{failpoint.DeleteTrashed, failpoint.DeleteRemoved, step{op: "delete", kinds: dirKinds}},
 		{failpoint.WipeStarted, failpoint.WipeStarted, step{op: "delete", kinds: []string{"mount"}, files: 3}},
 		// A 32 MiB device is zeroed in one chunk: what is left is the rest.
