@@ -15,7 +15,7 @@ BIN := $(OUTPUT)/localdisk
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/localdisk-csi/localdisk/driver.Version=$(VERSION)
 IMAGE ?= localdisk:$(VERSION)
-TEST_TIMEOUT ?= 30m
+TEST_TIMEOUT ?= 40m
 
 # The tests that mount need root; as root, `test` and `sanity` first install
 # the tools they use. Elsewhere, SKIP_TESTS_USING_ROOT=1 skips those tests.
@@ -25,7 +25,7 @@ endef
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the plugin into _output/localdisk (version from git describe).

@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
@@ -81,6 +83,12 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		Selector: sel,
 		Block:    block,
 	})
+	if errors.Is(err, pool.ErrOutOfRange) && req.GetAccessibilityRequirements() != nil {
+		// A topology-aware CO (Kubernetes) gives the volume back to its
+		// scheduler only on RESOURCE_EXHAUSTED: this node can never hold
+		// it, but another node's pool may.
+		return nil, csiutil.Errorf(codes.ResourceExhausted, "cannot be provisioned on node %q: %v", s.NodeID, err)
+	}
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
