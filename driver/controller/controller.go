@@ -5,6 +5,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,10 @@ type Server struct {
 
 	once     sync.Once
 	topology []*csi.Topology
+
+	listMu      sync.Mutex
+	listVols    []*volume.Volume
+	listEntries []*csi.ListVolumesResponse_Entry
 }
 
 var _ csi.ControllerServer = (*Server)(nil)
@@ -192,19 +197,34 @@ func (s *Server) ListVolumes(_ context.Context, req *csi.ListVolumesRequest) (*c
 		}
 	}
 	vols := s.Volumes.List()
-	i := 0
-	for i < len(vols) && vols[i].ID < start {
-		i++
+	entries := s.entries(vols)
+	i := sort.Search(len(vols), func(i int) bool { return vols[i].ID >= start })
+	end := len(vols)
+	if n := int(req.GetMaxEntries()); n > 0 && i+n < end {
+		end = i + n
 	}
-	resp := &csi.ListVolumesResponse{}
-	for ; i < len(vols); i++ {
-		if n := req.GetMaxEntries(); n > 0 && len(resp.Entries) == int(n) {
-			resp.NextToken = tokenPrefix + vols[i].ID
-			break
-		}
-		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: s.toCSI(vols[i])})
+	resp := &csi.ListVolumesResponse{Entries: entries[i:end:end]}
+	if end < len(vols) {
+		resp.NextToken = tokenPrefix + vols[end].ID
 	}
 	return resp, nil
+}
+
+// entries are the ListVolumes entries of a List answer, built once per
+// answer: List returns the same slice until the volumes change, and the
+// entries are only read (marshalled) afterwards.
+func (s *Server) entries(vols []*volume.Volume) []*csi.ListVolumesResponse_Entry {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if len(vols) > 0 && len(s.listVols) == len(vols) && &s.listVols[0] == &vols[0] {
+		return s.listEntries
+	}
+	out := make([]*csi.ListVolumesResponse_Entry, len(vols))
+	for i, v := range vols {
+		out[i] = &csi.ListVolumesResponse_Entry{Volume: s.toCSI(v)}
+	}
+	s.listVols, s.listEntries = vols, out
+	return out
 }
 
 // GetCapacity answers what a CreateVolume with these parameters and
