@@ -121,7 +121,7 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 }
 
 // sweepTrash removes what a crash left in a healthy pool's trash without a
-// `deleting` record to finish it.
+// record (a record there is a delete still to finish), never through a mount.
 func (m *Manager) sweepTrash(p *Pool) {
 	if !p.Kind.Directory() {
 		return
@@ -140,8 +140,8 @@ func (m *Manager) sweepTrash(p *Pool) {
 		return
 	}
 	for _, e := range entries {
-		if r := m.record(e.Name()); r != nil && r.Phase == state.Deleting {
-			continue // its record's convergence failed; keep it charged
+		if m.record(e.Name()) != nil {
+			continue // a delete to finish: its record's convergence failed
 		}
 		if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
 			m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).

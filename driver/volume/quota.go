@@ -41,17 +41,26 @@ func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
 	if !p.Kind.Directory() || p.Enforcement() != "" || p.Spec.Quota == pool.QuotaOff {
 		return nil
 	}
-	dir, err := root.Open(".")
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	qfs, err := quota.NewFS(dir)
-	if err != nil {
-		return err
-	}
-	defer qfs.Close()
 	var reason error
+	err := withFS(root, ".", func(dir *os.File, qfs *quota.FS) error {
+		reason = m.enforcement(p, dir, qfs)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if reason != nil && p.Spec.Quota == pool.QuotaRequired {
+		return fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, p.Name, reason)
+	}
+	if reason != nil && !p.quotaLogged.Swap(true) {
+		m.log.WithField("pool", p.Name).WithError(reason).Info("capacity is accounted, not enforced: usage is measured")
+	}
+	return nil
+}
+
+// enforcement sets the pool's enforcement from its filesystem, or says why
+// it has none.
+func (m *Manager) enforcement(p *Pool, dir *os.File, qfs *quota.FS) (reason error) {
 	switch qfs.Kind() {
 	case quota.KindXFS, quota.KindExt4:
 		if reason = qfs.Supported(); reason == nil {
@@ -74,13 +83,22 @@ func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
 	default:
 		reason = fmt.Errorf("%w: %s is on %s", quota.ErrNotSupported, p.dir, qfs.Kind())
 	}
-	if reason != nil && p.Spec.Quota == pool.QuotaRequired {
-		return fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, p.Name, reason)
+	return reason
+}
+
+// withFS opens name inside root and a quota handle on it for fn.
+func withFS(root *os.Root, name string, fn func(dir *os.File, qfs *quota.FS) error) error {
+	dir, err := root.Open(name)
+	if err != nil {
+		return err
 	}
-	if reason != nil && !p.quotaLogged.Swap(true) {
-		m.log.WithField("pool", p.Name).WithError(reason).Info("capacity is accounted, not enforced: usage is measured")
+	defer dir.Close()
+	qfs, err := quota.NewFS(dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer qfs.Close()
+	return fn(dir, qfs)
 }
 
 // allocator returns the project ID allocator of a filesystem, making it on
@@ -172,20 +190,12 @@ func (m *Manager) makeVolumeDir(root *os.Root, p *Pool, rec *state.Record) error
 func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) error {
 	switch {
 	case p.Enforcement() == enforceProject && rec.ProjectID != 0:
-		f, err := root.Open(path.Join(volumesDir, rec.ID))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := quota.SetProject(f, rec.ProjectID); err != nil {
-			return err
-		}
-		qfs, err := quota.NewFS(f)
-		if err != nil {
-			return err
-		}
-		defer qfs.Close()
-		return qfs.SetLimit(rec.ProjectID, quota.Limits{Bytes: uint64(rec.Capacity), Inodes: uint64(p.VolumeInodes)})
+		return withFS(root, path.Join(volumesDir, rec.ID), func(f *os.File, qfs *quota.FS) error {
+			if err := quota.SetProject(f, rec.ProjectID); err != nil {
+				return err
+			}
+			return qfs.SetLimit(rec.ProjectID, quota.Limits{Bytes: uint64(rec.Capacity), Inodes: uint64(p.VolumeInodes)})
+		})
 	case p.Enforcement() == enforceBtrfs:
 		f, err := root.Open(path.Join(volumesDir, rec.ID))
 		if err != nil {
@@ -218,20 +228,15 @@ func (m *Manager) removeVolumeDir(root *os.Root, p *Pool, rec *state.Record, tra
 	} else if err := root.RemoveAll(trash); err != nil {
 		return err
 	}
-	if rec.ProjectID != 0 && p.Enforcement() == enforceProject {
-		dir, err := root.Open(".")
-		if err != nil {
-			return err
-		}
-		defer dir.Close()
-		qfs, err := quota.NewFS(dir)
-		if err != nil {
-			return err
-		}
-		defer qfs.Close()
-		return qfs.ClearLimit(rec.ProjectID)
+	return m.clearProject(root, p, rec.ProjectID)
+}
+
+// clearProject clears a released project's limit.
+func (m *Manager) clearProject(root *os.Root, p *Pool, id uint32) error {
+	if id == 0 || p.Enforcement() != enforceProject {
+		return nil
 	}
-	return nil
+	return withFS(root, ".", func(_ *os.File, qfs *quota.FS) error { return qfs.ClearLimit(id) })
 }
 
 // projectUsage is a project-quota volume's own usage as the quota counts it.
@@ -279,18 +284,5 @@ func (m *Manager) removeOrphan(root *os.Root, p *Pool, id string) error {
 	} else if err := root.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if project != 0 && p.Enforcement() == enforceProject {
-		top, err := root.Open(".")
-		if err != nil {
-			return err
-		}
-		defer top.Close()
-		qfs, err := quota.NewFS(top)
-		if err != nil {
-			return err
-		}
-		defer qfs.Close()
-		return qfs.ClearLimit(project)
-	}
-	return nil
+	return m.clearProject(root, p, project)
 }
