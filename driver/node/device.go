@@ -85,13 +85,63 @@ func (s *Server) publishBlock(v *volume.Volume, target string, ro bool, c *csi.V
 	if err := singleWriter(t, dev, src, c, "", target); err != nil {
 		return err
 	}
+	for _, u := range t.Uses(dev, src) { // one device is read-only for all or for none
+		if mounter.ReadOnly(u) != ro {
+			return csiutil.Errorf(codes.FailedPrecondition, "volume %s is published at %s with readonly=%v; a raw device cannot be both", v.ID, u.Mountpoint, !ro)
+		}
+	}
 	if err := makeFile(target); err != nil {
 		return err
+	}
+	// A read-only mount does not stop writes to a device node: the device
+	// itself is made read-only (BLKROSET) while it is published read-only.
+	if err := setDeviceRO(dev, ro); err != nil {
+		return csiutil.Errorf(codes.Internal, "publish volume %s: %v", v.ID, err)
 	}
 	if err := mounter.BindPath(dev, target, ro); err != nil {
 		return csiutil.Errorf(codes.Internal, "publish volume %s: %v", v.ID, err)
 	}
 	failpoint.Inject(failpoint.PublishMounted)
+	return nil
+}
+
+// setDeviceRO sets or clears a block device's read-only flag (BLKROSET).
+func setDeviceRO(dev string, ro bool) error {
+	f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flag := 0
+	if ro {
+		flag = 1
+	}
+	return unix.IoctlSetPointerInt(int(f.Fd()), unix.BLKROSET, flag)
+}
+
+// releaseBlock makes a raw block volume's device writable again once no
+// read-only publish of it is left (after an unpublish).
+func (s *Server) releaseBlock(id string) error {
+	v, err := s.Volumes.Lookup(id)
+	if err != nil || !v.Device() || !v.Block {
+		return nil
+	}
+	dev, err := s.Volumes.DevicePath(v)
+	if err != nil {
+		return nil
+	}
+	t, src, err := s.snapshot(v, true)
+	if err != nil {
+		return err
+	}
+	for _, u := range t.Uses(dev, src) {
+		if mounter.ReadOnly(u) {
+			return nil
+		}
+	}
+	if err := setDeviceRO(dev, false); err != nil {
+		return csiutil.Errorf(codes.Internal, "make %s writable again: %v", dev, err)
+	}
 	return nil
 }
 

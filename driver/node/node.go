@@ -225,7 +225,10 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	err := s.unmount(ctx, req.GetVolumeId(), req.GetTargetPath(), "target_path", func(target string) error {
 		failpoint.Inject(failpoint.UnpublishUnmntd)
-		return removeTarget(target)
+		if err := removeTarget(target); err != nil {
+			return err
+		}
+		return s.releaseBlock(req.GetVolumeId())
 	})
 	if err != nil {
 		return nil, err

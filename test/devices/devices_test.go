@@ -21,7 +21,7 @@ import (
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+func TestMain(m *testing.M) { testutil.MainWithBuilds(m) }
 
 type env struct {
 	t    *testing.T
