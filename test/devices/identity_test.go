@@ -3,30 +3,49 @@ package devices
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
-// backing is the image file behind a loop device.
-func backing(t *testing.T, dev string) string {
-	out := sh(t, "losetup", "--noheadings", "--output", "BACK-FILE", dev)
-	return strings.TrimSpace(out)
+// linkDir is a directory of the test's device names under /dev (as
+// /dev/disk/by-id is), removed at its end.
+func linkDir(t *testing.T) string {
+	d, err := os.MkdirTemp("/dev", "localdisk-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// link makes dir/name a symlink to dev, so a test can rename or remove a
+// device without touching the loop devices that other tests, running in
+// parallel, allocate.
+func link(t *testing.T, dir, name, dev string) string {
+	p := filepath.Join(dir, name)
+	os.Remove(p)
+	if err := os.Symlink(dev, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestDevice_RenamedDevicesKeepTheirVolumes: after a restart in which the
-// two loop devices swapped names, each volume is still served from its own
+// two devices' names were swapped, each volume is still served from its own
 // disk.
 func TestDevice_RenamedDevicesKeepTheirVolumes(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
 	a, b := testutil.LoopDevice(t, dir, 64), testutil.LoopDevice(t, dir, 64)
-	e := newEnv(t, dir, []string{a, b}, "ext4", "none")
+	names := linkDir(t)
+	na, nb := link(t, names, "disk-a", a), link(t, names, "disk-b", b)
+	e := newEnv(t, dir, []string{na, nb}, "ext4", "none")
 	ids := map[string]string{}
 	for _, name := range []string{"va", "vb"} {
 		id, err := e.create(name, false)
@@ -38,11 +57,8 @@ func TestDevice_RenamedDevicesKeepTheirVolumes(t *testing.T) {
 		ids[name] = id
 	}
 	e.p.Stop()
-	imgA, imgB := backing(t, a), backing(t, b)
-	sh(t, "losetup", "--detach", a)
-	sh(t, "losetup", "--detach", b)
-	sh(t, "losetup", a, imgB) // swapped
-	sh(t, "losetup", b, imgA)
+	link(t, names, "disk-a", b) // swapped
+	link(t, names, "disk-b", a)
 	e.p.Restart()
 	for name, id := range ids {
 		target, err := e.publish(id, false)
@@ -60,20 +76,20 @@ func TestDevice_DetachedDeviceFailsCleanly(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
 	a, b := testutil.LoopDevice(t, dir, 64), testutil.LoopDevice(t, dir, 64)
-	e := newEnv(t, dir, []string{a, b}, "ext4", "none")
+	names := linkDir(t)
+	na, nb := link(t, names, "disk-a", a), link(t, names, "disk-b", b)
+	e := newEnv(t, dir, []string{na, nb}, "ext4", "none")
 	id, err := e.create("v", false)
 	must(t, err)
 	target, err := e.publish(id, false)
 	must(t, err)
 	os.WriteFile(filepath.Join(target, "data"), []byte("x"), 0o644)
 	e.unpublish(id)
-	img := backing(t, a)
-	if !strings.Contains(id, strings.TrimPrefix(a, "/dev/")) {
-		img = backing(t, b) // the volume took the other disk
-		a, b = b, a
+	gone := na
+	if pool.DiskID("devs", na) != id {
+		gone = nb // the volume took the other disk
 	}
-	sh(t, "losetup", "--detach", a)
-	t.Cleanup(func() { sh(t, "losetup", a, img) }) // let LoopDevice's cleanup detach it
+	must(t, os.Remove(gone)) // the device is gone
 	if _, err := e.publish(id, false); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("stage with the device gone: %v, want FailedPrecondition", err)
 	}
