@@ -154,12 +154,11 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := checkPath(staging, "staging_target_path"); err != nil {
 		return nil, err
 	}
-	if _, err := s.Volumes.Lookup(id); err != nil { // before touching the CO's paths
+	if _, err := s.Volumes.Lookup(id); err != nil { // NotFound before any path error
 		return nil, csiutil.ToStatus(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(target)), 0o750); err != nil {
-		return nil, csiutil.Errorf(codes.Internal, "create the parent of target_path: %v", err)
-	}
+	// The CO makes the target's parent (CSI spec); the plugin makes the
+	// target itself, and nothing else.
 	target, err := s.canonical(target, "target_path")
 	if err != nil {
 		return nil, err
