@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -80,32 +79,9 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildPlugin builds ./cmd/localdisk into a new temporary directory.
-func buildPlugin() (dir, bin string, err error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", "", err
-	}
-	goTool, err := goCommand()
-	if err != nil {
-		return "", "", err
-	}
-	dir, err = os.MkdirTemp("", "localdisk-test-bin-")
-	if err != nil {
-		return "", "", err
-	}
-	bin = filepath.Join(dir, "localdisk")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin,
-		"-ldflags", "-X "+versionVar+"="+PluginVersion, "./cmd/localdisk")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", "", fmt.Errorf("go build ./cmd/localdisk in %s: %w\n%s", root, err, out)
-	}
-	return dir, bin, nil
-}
+// buildPlugin builds ./cmd/localdisk, plainly, into a new temporary
+// directory.
+func buildPlugin() (dir, bin string, err error) { return buildVariant(BuildOptions{}) }
 
 // goCommand finds the go tool: the one on PATH (normally the one running
 // `go test`), else $GOROOT/bin/go.
