@@ -68,17 +68,6 @@ func (t Table) At(path string) *mountinfo.Info {
 	return nil
 }
 
-// Count is the number of mounts stacked at path.
-func (t Table) Count(path string) int {
-	n := 0
-	for _, e := range t {
-		if e.Mountpoint == path {
-			n++
-		}
-	}
-	return n
-}
-
 // Locate is the Source of the directory at path (canonical): the filesystem
 // of the mount containing it and the directory's path inside that filesystem.
 func (t Table) Locate(path string) (Source, error) {
@@ -172,12 +161,24 @@ func bind(dirfd int, name string, flags uint, target string, ro bool) error {
 	return nil
 }
 
-// Unmount removes the topmost mount at path, never following a symlink.
-func Unmount(path string) error {
-	if err := unix.Unmount(path, unix.UMOUNT_NOFOLLOW); err != nil {
-		return fmt.Errorf("unmount %s: %w", path, err)
+// MaxStack bounds how many mounts stacked at one path UnmountAll removes.
+const MaxStack = 16
+
+// UnmountAll removes every mount stacked at path (umount2 until the kernel
+// says nothing is mounted there: EINVAL, or ENOENT when path is gone), at
+// most MaxStack of them, never following a symlink. It fails if a mount
+// stays (busy): nothing is ever removed through a mount still there.
+func UnmountAll(path string) error {
+	for range MaxStack {
+		err := unix.Unmount(path, unix.UMOUNT_NOFOLLOW)
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+			return nil
+		case err != nil:
+			return fmt.Errorf("unmount %s: %w", path, err)
+		}
 	}
-	return nil
+	return fmt.Errorf("%s still has mounts after %d unmounts", path, MaxStack)
 }
 
 // FormatAndMount mounts a device disk's filesystem at target, making one of

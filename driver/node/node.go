@@ -37,9 +37,6 @@ type Server struct {
 
 var _ csi.NodeServer = (*Server)(nil)
 
-// maxStack bounds how many stacked mounts an unmount loop removes.
-const maxStack = 16
-
 // NodeGetCapabilities: stage/unstage, stats, volume health, expansion,
 // volume mount groups and the single-node multi-writer access modes.
 func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
@@ -385,19 +382,10 @@ func makeDir(p string) error {
 	return nil
 }
 
-// unmountAll removes every mount stacked at p (umount2 until the kernel
-// says nothing is mounted there: EINVAL, or ENOENT when p is gone), at
-// most maxStack of them; it fails if one stays (busy), and never follows a
-// symlink.
+// unmountAll removes every mount stacked at p (mounter.UnmountAll).
 func unmountAll(p string) error {
-	for range maxStack {
-		err := unix.Unmount(p, unix.UMOUNT_NOFOLLOW)
-		switch {
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
-			return nil
-		case err != nil:
-			return csiutil.Errorf(codes.Internal, "unmount %s: %v", p, err)
-		}
+	if err := mounter.UnmountAll(p); err != nil {
+		return csiutil.Errorf(codes.Internal, "%v", err)
 	}
-	return csiutil.Errorf(codes.Internal, "%s still has mounts after %d unmounts", p, maxStack)
+	return nil
 }
