@@ -3,6 +3,7 @@ package volume
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"syscall"
@@ -123,16 +124,12 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 // sweepTrash removes what a crash left in a healthy pool's trash without a
 // record (a record there is a delete still to finish), never through a mount.
 func (m *Manager) sweepTrash(p *Pool) {
-	if !p.Kind.Directory() {
-		return
-	}
-	root, err := p.open()
-	if err != nil {
+	root, entries := p.list(trashDir)
+	if root == nil {
 		return
 	}
 	defer root.Close()
-	entries, err := fs.ReadDir(root.FS(), trashDir)
-	if err != nil || len(entries) == 0 {
+	if len(entries) == 0 {
 		return
 	}
 	t, err := mounter.ReadTable()
@@ -158,14 +155,10 @@ func (m *Manager) sweepTrash(p *Pool) {
 func (m *Manager) trashEntries() map[string]bool {
 	out := map[string]bool{}
 	for _, p := range m.order {
-		if !p.Kind.Directory() {
+		root, entries := p.list(trashDir)
+		if root == nil {
 			continue
 		}
-		root, err := p.open()
-		if err != nil {
-			continue
-		}
-		entries, _ := fs.ReadDir(root.FS(), trashDir)
 		root.Close()
 		for _, e := range entries {
 			out[p.Name+"/"+e.Name()] = true
@@ -194,18 +187,11 @@ func (m *Manager) trashed(p *Pool, id string) bool {
 // before their record was written; anything else without a record is
 // kept and reported.
 func (m *Manager) sweepOrphans(p *Pool) {
-	if !p.Kind.Directory() {
-		return
-	}
-	root, err := p.open()
-	if err != nil {
+	root, entries := p.list(volumesDir)
+	if root == nil {
 		return
 	}
 	defer root.Close()
-	entries, err := fs.ReadDir(root.FS(), volumesDir)
-	if err != nil {
-		return
-	}
 	for _, e := range entries {
 		if m.record(e.Name()) != nil {
 			continue
@@ -217,4 +203,22 @@ func (m *Manager) sweepOrphans(p *Pool) {
 			log.Info("removed the empty directory of an unfinished create")
 		}
 	}
+}
+
+// list opens a healthy directory pool and lists one of its directories; the
+// caller closes the root, which is nil when the pool cannot be read.
+func (p *Pool) list(dir string) (*os.Root, []fs.DirEntry) {
+	if !p.Kind.Directory() {
+		return nil, nil
+	}
+	root, err := p.open()
+	if err != nil {
+		return nil, nil
+	}
+	entries, err := fs.ReadDir(root.FS(), dir)
+	if err != nil {
+		root.Close()
+		return nil, nil
+	}
+	return root, entries
 }
