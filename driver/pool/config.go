@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"sigs.k8s.io/yaml"
 )
@@ -209,6 +210,9 @@ func (c *Config) Validate() error {
 		for _, p := range paths {
 			if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
 				return bad("path %q must be absolute, clean and not /", p)
+			}
+			if strings.IndexFunc(p, func(r rune) bool { return !unicode.IsGraphic(r) }) >= 0 {
+				return bad("path %q must have only printable characters", p)
 			}
 			for _, o := range roots {
 				if within(p, o) || within(o, p) {

@@ -65,6 +65,8 @@ func TestParse_Invalid(t *testing.T) {
 		{"an unknown kind is refused", "pools:\n- name: a\n  kind: lvm\n  path: /a", "unknown kind"},
 		{"a relative path is refused", "pools:\n- name: a\n  kind: path\n  path: data", "absolute"},
 		{"an unclean path is refused", "pools:\n- name: a\n  kind: path\n  path: /a/../b", "clean"},
+		{"a path with a control character is refused", `{"pools":[{"name":"a","kind":"root","path":"/a\u007f"}]}`, "printable"},
+		{"a disk path with a newline is refused", `{"pools":[{"name":"a","kind":"mount","disks":[{"path":"/d\n"}]}]}`, "printable"},
 		{"the root directory is refused", "pools:\n- name: a\n  kind: path\n  path: /", "not /"},
 		{"overlapping pools are refused", "pools:\n- name: a\n  kind: root\n  path: /a\n- name: b\n  kind: path\n  path: /a/b", "overlaps"},
 		{"a mount pool without disks is refused", "pools:\n- name: a\n  kind: mount", "at least one disk"},
