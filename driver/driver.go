@@ -20,6 +20,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/node"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/wire"
 )
 
 // Driver is one running plugin.
@@ -83,10 +84,11 @@ func (d *Driver) Run(ctx context.Context) error {
 		runtime.SetMutexProfileFraction(100)
 		runtime.SetBlockProfileRate(int(time.Millisecond))
 	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(interceptors...))
+	codec := wire.NewCodec()
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
-		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller")})
+		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller"), Wire: codec})
 	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode, Log: d.log.WithField("component", "node")})

@@ -18,6 +18,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/wire"
 )
 
 // Server is the controller service of one node's plugin.
@@ -31,9 +32,13 @@ type Server struct {
 	once     sync.Once
 	topology []*csi.Topology
 
-	listMu      sync.Mutex
-	listVols    []*volume.Volume
-	listEntries []*csi.ListVolumesResponse_Entry
+	// Wire, when set, is the server's codec: the full ListVolumes answer
+	// is kept there, encoded once per change of the volume set.
+	Wire *wire.Codec
+
+	listMu   sync.Mutex
+	listVols []*volume.Volume
+	listAll  *csi.ListVolumesResponse // every entry, in vols order; never changed
 }
 
 var _ csi.ControllerServer = (*Server)(nil)
@@ -197,34 +202,38 @@ func (s *Server) ListVolumes(_ context.Context, req *csi.ListVolumesRequest) (*c
 		}
 	}
 	vols := s.Volumes.List()
-	entries := s.entries(vols)
+	all := s.all(vols)
 	i := sort.Search(len(vols), func(i int) bool { return vols[i].ID >= start })
 	end := len(vols)
 	if n := int(req.GetMaxEntries()); n > 0 && i+n < end {
 		end = i + n
 	}
-	resp := &csi.ListVolumesResponse{Entries: entries[i:end:end]}
+	if i == 0 && end == len(vols) {
+		return all, nil // the common case: one page, encoded once (Wire)
+	}
+	resp := &csi.ListVolumesResponse{Entries: all.Entries[i:end:end]}
 	if end < len(vols) {
 		resp.NextToken = tokenPrefix + vols[end].ID
 	}
 	return resp, nil
 }
 
-// entries are the ListVolumes entries of a List answer, built once per
-// answer: List returns the same slice until the volumes change, and the
-// entries are only read (marshalled) afterwards.
-func (s *Server) entries(vols []*volume.Volume) []*csi.ListVolumesResponse_Entry {
+// all is the one-page ListVolumes answer for a List result, built once per
+// result: List returns the same slice until the volumes change, and the
+// answer is only read (marshalled) afterwards, so it is shared.
+func (s *Server) all(vols []*volume.Volume) *csi.ListVolumesResponse {
 	s.listMu.Lock()
 	defer s.listMu.Unlock()
-	if len(vols) > 0 && len(s.listVols) == len(vols) && &s.listVols[0] == &vols[0] {
-		return s.listEntries
+	if s.listAll != nil && len(s.listVols) == len(vols) && (len(vols) == 0 || &s.listVols[0] == &vols[0]) {
+		return s.listAll
 	}
 	out := make([]*csi.ListVolumesResponse_Entry, len(vols))
 	for i, v := range vols {
 		out[i] = &csi.ListVolumesResponse_Entry{Volume: s.toCSI(v)}
 	}
-	s.listVols, s.listEntries = vols, out
-	return out
+	s.listVols, s.listAll = vols, &csi.ListVolumesResponse{Entries: out}
+	s.Wire.Keep("ListVolumes", s.listAll)
+	return s.listAll
 }
 
 // GetCapacity answers what a CreateVolume with these parameters and
