@@ -66,7 +66,7 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 	go func() {
 		err := m.erase(p, r)
 		if err != nil {
-			m.log.WithError(err).WithField("volume_id", r.ID).Error("erase failed; DeleteVolume or a restart retries it")
+			m.log.WithError(err).WithField("volume_id", r.ID).Error("erase failed; retried by the next health check, DeleteVolume or a restart")
 		}
 		m.erasing.Lock()
 		delete(m.erases.running, r.ID)

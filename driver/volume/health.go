@@ -3,6 +3,8 @@ package volume
 import (
 	"context"
 	"time"
+
+	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
 // Watch re-checks every pool's health every interval until ctx ends (see
@@ -16,7 +18,25 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			m.CheckHealth()
+			m.ResumeErases()
 		}
+	}
+}
+
+// ResumeErases restarts the erase of every device volume left `deleting`
+// whose erase is not running, in a healthy pool: one that failed after
+// DeleteVolume answered (the erase went on in the background) is retried
+// here, since the CO that got OK never asks again. A running erase is
+// joined, not doubled.
+func (m *Manager) ResumeErases() {
+	for _, r := range m.Records() {
+		p := m.pools[r.Pool]
+		if r.Phase != state.Deleting || r.Erase == nil || p == nil || !p.healthy.Load() {
+			continue
+		}
+		e := *r.Erase // the copy's progress is its own
+		r.Erase = &e
+		m.startErase(p, &r)
 	}
 }
 

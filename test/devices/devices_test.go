@@ -30,8 +30,9 @@ type env struct {
 	p    *testutil.Plugin
 }
 
-// newEnv starts the plugin on a MOUNT pool of the given devices.
-func newEnv(t *testing.T, dir string, devs []string, fsType, erase string) *env {
+// newEnv starts the plugin on a MOUNT pool of the given devices, with
+// args added to its command line.
+func newEnv(t *testing.T, dir string, devs []string, fsType, erase string, args ...string) *env {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "pools:\n- name: devs\n  kind: mount\n  erase: %s\n  disks:\n", erase)
 	for _, d := range devs {
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, dir string, devs []string, fsType, erase string) *env 
 	e := &env{t: t, dir: dir, devs: devs}
 	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
-		ConfigPath: testutil.WriteConfig(t, dir, cfg.String()),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg.String()), Args: args,
 	})
 	return e
 }
