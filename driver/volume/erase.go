@@ -61,6 +61,13 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 	if ch, ok := m.erases.running[r.ID]; ok {
 		return waitFor(ch)
 	}
+	if !m.erasePending(r.ID) {
+		// Erased and dropped since the caller read r; the disk may already
+		// serve a new volume, which an erase from r would destroy.
+		done := make(chan error, 1)
+		close(done)
+		return done
+	}
 	ch := make(chan error, 1)
 	m.erases.running[r.ID] = ch
 	go func() {
@@ -75,6 +82,17 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 		close(ch)
 	}()
 	return waitFor(ch)
+}
+
+// erasePending reports whether the volume's current record still asks for
+// an erase. An erase drops the record before it leaves erases.running, so
+// under m.erasing a record that is not pending cannot become pending again
+// through this erase.
+func (m *Manager) erasePending(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r := m.records[id]
+	return r != nil && r.Phase == state.Deleting && r.Erase != nil
 }
 
 // waitFor relays one result of ch to a new channel (so several waiters can
