@@ -55,7 +55,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("one file, %d records and %d bad", len(recs), len(bad))
 		}
 		for _, r := range recs {
-			if r.ID != "root-1" || r.Name == "" || r.Pool == "" || r.Capacity < 0 || r.Version != Version ||
+			if r.ID != "root-1" || r.Name == "" && r.Kind != KindMount || r.Pool == "" || r.Capacity < 0 || r.Version != Version ||
 				(r.Phase != Creating && r.Phase != Ready && r.Phase != Deleting) {
 				t.Fatalf("Load accepted a malformed record: %+v", r)
 			}

@@ -34,6 +34,9 @@ const (
 	Deleting Phase = "deleting"
 )
 
+// KindMount is the Kind of a MOUNT volume's record.
+const KindMount = "mount"
+
 // Version is the record format version written into every record.
 const Version = 1
 
@@ -43,6 +46,8 @@ type Record struct {
 	// ID is the CSI volume ID.
 	ID string `json:"id"`
 	// Name is the CO's name for the volume (opaque; never used as a path).
+	// Empty only for a MOUNT pool's pre-existing disk that localdisk holds
+	// while it erases it (no CO ever named it).
 	Name string `json:"name"`
 	// Pool and Kind locate the volume.
 	Pool string `json:"pool"`
@@ -255,7 +260,7 @@ func (s *Store) read(name string) (*Record, error) {
 	default:
 		return nil, fmt.Errorf("unknown phase %q", r.Phase)
 	}
-	if r.Name == "" || r.Pool == "" || r.Capacity < 0 {
+	if r.Name == "" && r.Kind != KindMount || r.Pool == "" || r.Capacity < 0 {
 		return nil, errors.New("corrupt: missing name, pool or capacity")
 	}
 	return &r, nil

@@ -91,16 +91,20 @@ func TestStore_TornAndCorruptFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(vols, "other.json"), []byte(`{"version":1,"id":"x","name":"n","pool":"p","capacity":1,"phase":"ready"}`), 0o600)
 	os.WriteFile(filepath.Join(vols, "phase.json"), []byte(`{"version":1,"id":"phase","name":"n","pool":"p","capacity":1,"phase":"odd"}`), 0o600)
 	os.WriteFile(filepath.Join(vols, "Bad Name.json"), []byte(`{}`), 0o600)
+	// A name is required, except of a MOUNT record (a pre-existing disk
+	// held for its erase).
+	os.WriteFile(filepath.Join(vols, "noname.json"), []byte(`{"version":1,"id":"noname","pool":"p","kind":"root","capacity":1,"phase":"ready"}`), 0o600)
+	os.WriteFile(filepath.Join(vols, "disk.json"), []byte(`{"version":1,"id":"disk","pool":"p","kind":"mount","capacity":1,"phase":"deleting","erase":{"method":"zero","offset":0}}`), 0o600)
 	recs, bad, err = s.Load()
-	if err != nil || len(recs) != 1 {
+	if err != nil || len(recs) != 2 {
 		t.Fatalf("load: %v %v", recs, err)
 	}
 	var names []string
 	for _, b := range bad {
 		names = append(names, b.File)
 	}
-	if len(bad) != 6 {
-		t.Errorf("bad records = %v, want 6", names)
+	if len(bad) != 7 {
+		t.Errorf("bad records = %v, want 7", names)
 	}
 	if msg := bad[0].Error(); !strings.Contains(msg, bad[0].File) {
 		t.Errorf("error %q does not name the file", msg)

@@ -177,6 +177,12 @@ func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volu
 // claimDisk hands out the smallest free disk of a MOUNT pool that fits. Its
 // existing data is kept.
 func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
+	if p.ListUnclaimed {
+		// Its free disks are listed as pre-existing volumes, which a CO
+		// (Mesos) may be using: never hand one out to another volume.
+		return nil, fmt.Errorf("%w: pool %q lists its free disks as pre-existing volumes: use them directly",
+			pool.ErrOutOfRange, p.Name)
+	}
 	var rec *state.Record
 	usable := diskUsable
 	if req.Block {

@@ -37,7 +37,10 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	r := m.record(id)
 	if r == nil {
 		if v := m.unclaimedDisk(id); v != nil {
-			return m.wipeUnclaimed(v)
+			if r, err = m.holdForErase(v); err != nil || r == nil {
+				return err
+			}
+			return m.eraseDevice(ctx, v.Pool, r)
 		}
 		return nil
 	}
@@ -134,20 +137,51 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 	return nil
 }
 
-// wipeUnclaimed wipes a disk listed as a pre-existing volume (Mesos
-// DESTROY_DISK of a pre-existing disk). The disk stays listed.
-func (m *Manager) wipeUnclaimed(v *Volume) error {
+// holdForErase deletes a disk listed as a pre-existing volume (Mesos
+// DESTROY_DISK of a pre-existing disk); it is listed again once wiped. A
+// device disk of a pool that erases (zero, discard) is erased like a
+// volume's: a `deleting` record with no name claims it and keeps the
+// erase's progress (returned; the caller runs the erase), so that it is
+// resumable, never handed out half-erased, and not listed meanwhile.
+// Otherwise the disk is wiped in this call and nil returned.
+func (m *Manager) holdForErase(v *Volume) (*state.Record, error) {
 	p := v.Pool
 	if err := m.checkUnused(p, v.ID); err != nil {
-		return err
+		return nil, err
 	}
-	// Hold the disk as claimed while wiping so CreateVolume cannot take it.
+	d := p.Disk(v.ID)
+	if !d.IsDevice() || cmp.Or(p.Erase, pool.EraseNone) == pool.EraseNone {
+		return nil, m.wipeUnclaimed(v)
+	}
+	var r *state.Record
+	err := p.SetClaimed(v.ID, true, func() error {
+		_, identity, err := m.deviceOf(p, d)
+		if err != nil {
+			return err
+		}
+		r = &state.Record{ID: v.ID, Pool: p.Name, Kind: string(p.Kind), Capacity: v.Capacity,
+			Phase: state.Deleting, Context: contextOf(p), Identity: identity,
+			Erase: &state.Erase{Method: string(p.Erase)}}
+		return m.put(r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	failpoint.Inject(failpoint.DeleteMarked)
+	return r, nil
+}
+
+// wipeUnclaimed wipes a pre-existing disk that needs no erase (see
+// holdForErase) in this call. The disk stays listed.
+func (m *Manager) wipeUnclaimed(v *Volume) error {
+	p := v.Pool
+	// Held as claimed while wiped: not listed, not importable meanwhile.
 	if err := p.SetClaimed(v.ID, true, nil); err != nil {
 		return err
 	}
 	defer p.SetClaimed(v.ID, false, nil)
 	d := p.Disk(v.ID)
-	if d.IsDevice() { // no record to resume from: erased in this call
+	if d.IsDevice() { // erase none: its signatures, so the next use formats it
 		dev, err := m.DevicePath(v)
 		if err != nil {
 			return err

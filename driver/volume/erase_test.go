@@ -34,3 +34,11 @@ func TestStartErase_StaleRecordStartsNothing(t *testing.T) {
 		t.Fatalf("the volume is gone: %v", err)
 	}
 }
+
+// A nameless record is allowed only for MOUNT (state.KindMount): it must
+// name the same kind as the pool model.
+func TestKindMountIsPoolMount(t *testing.T) {
+	if string(pool.Mount) != state.KindMount {
+		t.Fatalf("state.KindMount = %q, pool.Mount = %q", state.KindMount, pool.Mount)
+	}
+}

@@ -146,7 +146,9 @@ func (m *Manager) index(r *state.Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.records[r.ID] = r
-	m.names[r.Name] = r.ID
+	if r.Name != "" {
+		m.names[r.Name] = r.ID
+	}
 	m.gen++
 }
 
@@ -154,7 +156,7 @@ func (m *Manager) unindex(r *state.Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.records, r.ID)
-	if m.names[r.Name] == r.ID {
+	if r.Name != "" && m.names[r.Name] == r.ID {
 		delete(m.names, r.Name)
 	}
 	m.gen++

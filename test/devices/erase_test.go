@@ -2,12 +2,16 @@ package devices
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -65,5 +69,75 @@ func TestDevice_FailedEraseIsRetried(t *testing.T) {
 	must(t, err)
 	if bytes.Contains(data, marker) {
 		t.Error("old data found on the device handed out again")
+	}
+}
+
+// TestDevice_PreExistingDiskErased: a device disk listed as a pre-existing
+// volume (listUnclaimed, as under Mesos) is erased as configured when
+// deleted (Mesos DESTROY_DISK): not only its signatures but every byte, not
+// listed while it is erased, and listed again afterwards. CreateVolume
+// never hands such a disk out, so one in use is never given to another.
+func TestDevice_PreExistingDiskErased(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	dev := testutil.LoopDevice(t, dir, 64)
+	marker := []byte("LOCALDISK-PREEXISTING-MARKER-5d0e")
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteAt(bytes.Repeat(marker, 4096), 8<<20)
+	must(t, err)
+	must(t, f.Close())
+	cfg := fmt.Sprintf("pools:\n- name: devs\n  kind: mount\n  listUnclaimed: true\n  erase: zero\n  disks:\n  - device: %s\n    fsType: ext4\n", dev)
+	e := &env{t: t, dir: dir, devs: []string{dev}}
+	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
+		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	listed := func() []string {
+		t.Helper()
+		r, err := e.p.Controller().ListVolumes(ctx(t), &csi.ListVolumesRequest{})
+		must(t, err)
+		var ids []string
+		for _, en := range r.GetEntries() {
+			ids = append(ids, en.GetVolume().GetVolumeId())
+		}
+		return ids
+	}
+	ids := listed()
+	if len(ids) != 1 {
+		t.Fatalf("ListVolumes = %v, want the one pre-existing disk", ids)
+	}
+	if _, err := e.create("new", false); status.Code(err) != codes.OutOfRange {
+		t.Errorf("CreateVolume in a pool of pre-existing disks: %v, want OutOfRange", err)
+	}
+
+	// First attempt: the device is busy, so the erase fails; the disk is
+	// held (not listed) until the health watch erases it.
+	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	must(t, err)
+	if err := e.delete(ids[0]); err == nil {
+		unix.Close(fd)
+		t.Fatal("DeleteVolume succeeded although the device could not be opened for its erase")
+	}
+	if l := listed(); len(l) != 0 {
+		t.Errorf("ListVolumes = %v while the disk waits for its erase, want nothing", l)
+	}
+	unix.Close(fd)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(listed()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the disk was not erased and listed again\n%s", e.p.LogPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	data, err := os.ReadFile(dev)
+	must(t, err)
+	if n := bytes.Count(data, []byte{0}); n != len(data) {
+		t.Errorf("%d of %d bytes are not zero after deleting the pre-existing disk", len(data)-n, len(data))
+	}
+	if l := listed(); len(l) != 1 || l[0] != ids[0] {
+		t.Errorf("ListVolumes = %v after the erase, want %v", l, ids)
+	}
+	if err := e.delete(ids[0]); err != nil {
+		t.Errorf("DeleteVolume of the erased disk again: %v", err)
 	}
 }
