@@ -70,7 +70,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		failpoint.Inject(failpoint.DeleteMarked)
 	}
 	m.forgetUsage(id)
-	if r.Erase != nil {
+	if !p.Kind.Directory() {
+		// A disk's wipe or erase can outlast the CO's deadline: answer
+		// within it and go on in the background (eraseDevice), so that the
+		// CO gets OK instead of retrying a delete that completes anyway; a
+		// late retry of it could otherwise wipe the next volume of that
+		// disk, which has the same ID.
 		return m.eraseDevice(ctx, p, r)
 	}
 	return m.finishDelete(p, r)

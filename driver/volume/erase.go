@@ -85,14 +85,14 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 }
 
 // erasePending reports whether the volume's current record still asks for
-// an erase. An erase drops the record before it leaves erases.running, so
+// an erase (or a disk's wipe). An erase drops the record before it leaves erases.running, so
 // under m.erasing a record that is not pending cannot become pending again
 // through this erase.
 func (m *Manager) erasePending(id string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	r := m.records[id]
-	return r != nil && r.Phase == state.Deleting && r.Erase != nil
+	return r != nil && r.Phase == state.Deleting && r.Kind == state.KindMount
 }
 
 // waitFor relays one result of ch to a new channel (so several waiters can
@@ -114,8 +114,12 @@ func (m *Manager) EraseBacklog() int {
 	return n
 }
 
-// erase erases the device, recording progress, then frees the disk.
+// erase erases the device, recording progress, then frees the disk; a
+// disk given by path (no erase record) is wiped (finishDelete).
 func (m *Manager) erase(p *Pool, r *state.Record) error {
+	if r.Erase == nil {
+		return m.finishDelete(p, r)
+	}
 	d := p.Disk(r.ID)
 	if d == nil {
 		return fmt.Errorf("%w: disk %s is no longer configured", ErrUnhealthy, r.ID)

@@ -23,19 +23,21 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 	}
 }
 
-// ResumeErases restarts the erase of every device volume left `deleting`
-// whose erase is not running, in a healthy pool: one that failed after
+// ResumeErases restarts the erase (or wipe) of every MOUNT volume left
+// `deleting` whose erase is not running, in a healthy pool: one that failed after
 // DeleteVolume answered (the erase went on in the background) is retried
 // here, since the CO that got OK never asks again. A running erase is
 // joined, not doubled.
 func (m *Manager) ResumeErases() {
 	for _, r := range m.Records() {
 		p := m.pools[r.Pool]
-		if r.Phase != state.Deleting || r.Erase == nil || p == nil || !p.healthy.Load() {
+		if r.Phase != state.Deleting || r.Kind != state.KindMount || p == nil || !p.healthy.Load() {
 			continue
 		}
-		e := *r.Erase // the copy's progress is its own
-		r.Erase = &e
+		if r.Erase != nil {
+			e := *r.Erase // the copy's progress is its own
+			r.Erase = &e
+		}
 		m.startErase(p, &r)
 	}
 }

@@ -2,8 +2,10 @@ package devices
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -139,5 +141,52 @@ func TestDevice_PreExistingDiskErased(t *testing.T) {
 	}
 	if err := e.delete(ids[0]); err != nil {
 		t.Errorf("DeleteVolume of the erased disk again: %v", err)
+	}
+}
+
+// TestDisk_WipeOutlivingTheDeadline: a disk given by path whose wipe does
+// not finish within the CO's deadline (here it cannot: an immutable file)
+// answers OK and is wiped in the background, like a device's erase, so the
+// CO does not retry a delete whose volume ID the disk's next volume gets.
+// Until the wipe is done the disk is not handed out; once the file can go,
+// the health watch finishes and the disk serves again, empty.
+func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	disk := testutil.LoopDisk(t, dir, 32, "ext4")
+	cfg := fmt.Sprintf("pools:\n- name: disks\n  kind: mount\n  disks:\n  - path: %s\n", disk)
+	e := &env{t: t, dir: dir}
+	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
+		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	id, err := e.create("old", false)
+	must(t, err)
+	stuck := filepath.Join(disk, "stuck")
+	must(t, os.WriteFile(stuck, []byte("old data"), 0o644))
+	sh(t, "chattr", "+i", stuck)
+	t.Cleanup(func() { exec.Command("chattr", "-i", stuck).Run() })
+
+	// A deadline under the plugin's 5 s margin leaves no time to wait.
+	short, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if _, err := e.p.Controller().DeleteVolume(short, &csi.DeleteVolumeRequest{VolumeId: id}); err != nil {
+		t.Fatalf("DeleteVolume with a short deadline: %v, want OK with the wipe going on", err)
+	}
+	if _, err := e.create("new", false); err == nil {
+		t.Fatal("the disk was handed out again before its wipe")
+	}
+	sh(t, "chattr", "-i", stuck)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err = e.create("new", false); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the disk was not wiped and handed out again: %v\n%s", err, e.p.LogPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := os.Stat(stuck); !os.IsNotExist(err) {
+		t.Errorf("the old volume's file survived the wipe: %v", err)
 	}
 }
