@@ -72,6 +72,9 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 
 var driverNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$`)
 
+// nodeIDRE is what a node ID must be to serve as a topology value.
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
+
 // Validate fills defaults from the environment and checks the options.
 func (o *Options) Validate() error {
 	if o.NodeID == "" {
@@ -83,6 +86,11 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--node-id not given and no hostname: %w", err)
 		}
 		o.NodeID = h
+	}
+	if !nodeIDRE.MatchString(o.NodeID) {
+		// It is also the topology value (CSI: at most 63 characters,
+		// alphanumeric at both ends; Kubernetes makes it a node label).
+		return fmt.Errorf("node ID %q is not a valid topology value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends): give --node-id", o.NodeID)
 	}
 	if o.Endpoint == "" {
 		return errors.New("--endpoint (or $" + envEndpoint + ") is required")

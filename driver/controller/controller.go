@@ -93,7 +93,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		Selector: sel,
 		Block:    block,
 	})
-	if errors.Is(err, pool.ErrOutOfRange) && req.GetAccessibilityRequirements() != nil {
+	if (errors.Is(err, pool.ErrOutOfRange) || errors.Is(err, volume.ErrNoBlockPool)) && req.GetAccessibilityRequirements() != nil {
 		// A topology-aware CO (Kubernetes) gives the volume back to its
 		// scheduler only on RESOURCE_EXHAUSTED: this node can never hold
 		// it, but another node's pool may.
@@ -166,9 +166,11 @@ func (s *Server) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 	if sel, err := s.Volumes.ParseSelector(req.GetParameters()); err != nil || !sel.Match(v.Pool) {
 		return &csi.ValidateVolumeCapabilitiesResponse{Message: "parameters do not select this volume's pool " + strconv.Quote(v.Pool.Name)}, nil
 	}
-	for k, want := range v.Context {
-		if got, ok := req.GetVolumeContext()[k]; ok && got != want {
-			return &csi.ValidateVolumeCapabilitiesResponse{Message: "volume_context " + k + "=" + strconv.Quote(got) + " does not match the volume's " + strconv.Quote(want)}, nil
+	// The context must match (CSI): a key the volume lacks or holds with
+	// another value is a mismatch; an omitted key is not.
+	for k, got := range req.GetVolumeContext() {
+		if want, ok := v.Context[k]; !ok || got != want {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: "volume_context " + k + "=" + strconv.Quote(got) + " does not match the volume's context"}, nil
 		}
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
@@ -272,6 +274,11 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if c := req.GetVolumeCapability(); c != nil {
 		if err := csiutil.CheckCapability(c); err != nil {
 			return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+		}
+		if v, err := s.Volumes.Lookup(req.GetVolumeId()); err == nil {
+			if err := csiutil.CheckVolume(c, v.Device(), v.Block); err != nil {
+				return nil, csiutil.Errorf(codes.InvalidArgument, "volume %s: %v", v.ID, err)
+			}
 		}
 	}
 	size, err := s.Volumes.Expand(ctx, req.GetVolumeId(), req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())

@@ -137,12 +137,15 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 // creates; read-only when asked or when the access mode only reads.
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	id, target, staging := req.GetVolumeId(), req.GetTargetPath(), req.GetStagingTargetPath()
-	if err := required(id, "volume_id", target, "target_path", staging, "staging_target_path"); err != nil {
+	if err := required(id, "volume_id", target, "target_path"); err != nil {
 		return nil, err
 	}
 	c := req.GetVolumeCapability()
 	if err := csiutil.CheckCapability(c); err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if staging == "" { // the CSI spec's code: STAGE_UNSTAGE_VOLUME is advertised
+		return nil, csiutil.Errorf(codes.FailedPrecondition, "staging_target_path is missing: volumes are staged before they are published")
 	}
 	ro := req.GetReadonly() || csiutil.ReadOnlyMode(c)
 	if err := checkPath(target, "target_path"); err != nil {
@@ -181,17 +184,6 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		}
 		return &csi.NodePublishVolumeResponse{}, nil
 	}
-	if c.GetMount().GetVolumeMountGroup() != "" && !v.Device() {
-		dir, err := s.Volumes.OpenDir(v)
-		if err != nil {
-			return nil, csiutil.ToStatus(err)
-		}
-		err = applyMountGroup(dir, c)
-		dir.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
 	t, src, err := s.snapshot(v, false)
 	if err != nil {
 		return nil, err
@@ -204,6 +196,19 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	}
 	if err := singleWriter(t, v.Path(), src, c, staging, target); err != nil {
 		return nil, err
+	}
+	// The group is for writers: a read-only publish (another pod reading
+	// the volume) leaves the volume's ownership to those who write to it.
+	if c.GetMount().GetVolumeMountGroup() != "" && !v.Device() && !ro {
+		dir, err := s.Volumes.OpenDir(v)
+		if err != nil {
+			return nil, csiutil.ToStatus(err)
+		}
+		err = applyMountGroup(dir, c)
+		dir.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := makeDir(target); err != nil {
 		return nil, err

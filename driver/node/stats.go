@@ -135,5 +135,8 @@ func (s *Server) NodeExpandVolume(_ context.Context, req *csi.NodeExpandVolumeRe
 	if r := req.GetCapacityRange().GetRequiredBytes(); r > v.Capacity {
 		return nil, csiutil.Errorf(codes.OutOfRange, "volume %s has %d bytes, %d requested: expand it with ControllerExpandVolume first", id, v.Capacity, r)
 	}
+	if l := req.GetCapacityRange().GetLimitBytes(); l > 0 && l < v.Capacity {
+		return nil, csiutil.Errorf(codes.OutOfRange, "volume %s has %d bytes, above limit_bytes %d: volumes do not shrink", id, v.Capacity, l)
+	}
 	return &csi.NodeExpandVolumeResponse{CapacityBytes: v.Capacity}, nil
 }

@@ -47,7 +47,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	if req.Block {
 		cands = slices.DeleteFunc(cands, func(p *Pool) bool { return !hasDevices(p) })
 		if len(cands) == 0 {
-			return nil, fmt.Errorf("%w: block volumes need a MOUNT pool with device disks", ErrInvalid)
+			return nil, ErrNoBlockPool
 		}
 	}
 	exhausted := len(cands) == 0

@@ -7,13 +7,19 @@
 // package pool), mapped to codes by driver/csierr.
 package volume
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors.
 var (
 	// ErrInvalid: a request argument is malformed (unknown parameter, unknown
 	// pool, unsupported capability).
 	ErrInvalid = errors.New("invalid argument")
+	// ErrNoBlockPool: a block volume was asked of pools with no device disk
+	// (an ErrInvalid: this node can never serve it).
+	ErrNoBlockPool = fmt.Errorf("%w: block volumes need a MOUNT pool with device disks", ErrInvalid)
 	// ErrNotFound: no such volume.
 	ErrNotFound = errors.New("volume not found")
 	// ErrAlreadyExists: the name is taken by a volume with other arguments.
