@@ -47,10 +47,15 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		return nil, csiutil.ToStatus(err)
 	}
 	avail := max(min(v.Capacity-u.Bytes, u.FreeBytes), 0)
-	return &csi.NodeGetVolumeStatsResponse{Usage: []*csi.VolumeUsage{
-		{Unit: csi.VolumeUsage_BYTES, Total: v.Capacity, Used: u.Bytes, Available: avail},
-		{Unit: csi.VolumeUsage_INODES, Total: u.Inodes + u.FreeInodes, Used: u.Inodes, Available: u.FreeInodes},
-	}}, nil
+	usage := []*csi.VolumeUsage{{Unit: csi.VolumeUsage_BYTES, Total: v.Capacity, Used: u.Bytes, Available: avail}}
+	switch {
+	case u.InodeLimit > 0: // the volume's own limit, as for bytes
+		usage = append(usage, &csi.VolumeUsage{Unit: csi.VolumeUsage_INODES, Total: u.InodeLimit, Used: u.Inodes,
+			Available: max(min(u.InodeLimit-u.Inodes, u.FreeInodes), 0)})
+	case !u.NoInodes: // no limit of its own: what its filesystem has left
+		usage = append(usage, &csi.VolumeUsage{Unit: csi.VolumeUsage_INODES, Total: u.Inodes + u.FreeInodes, Used: u.Inodes, Available: u.FreeInodes})
+	}
+	return &csi.NodeGetVolumeStatsResponse{Usage: usage}, nil
 }
 
 // statfsUsage reports the filesystem numbers of the mount at p.

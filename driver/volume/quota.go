@@ -250,7 +250,7 @@ func (m *Manager) projectUsage(dir *os.File, id uint32) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	return Usage{Bytes: int64(u.Bytes), Inodes: int64(u.Inodes), Exact: true}, nil
+	return Usage{Bytes: int64(u.Bytes), Inodes: int64(u.Inodes), InodeLimit: int64(u.Limits.Inodes), Exact: true}, nil
 }
 
 // removeOrphan removes an empty volume directory that no record owns (a

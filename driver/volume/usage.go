@@ -17,6 +17,12 @@ type Usage struct {
 	Bytes, Inodes int64
 	// FreeBytes and FreeInodes are what its filesystem still has free.
 	FreeBytes, FreeInodes int64
+	// InodeLimit is the volume's own inode limit (its project quota's), 0
+	// when it has none.
+	InodeLimit int64
+	// NoInodes is set when the filesystem does not count inodes (btrfs
+	// reports none in statfs): inode numbers mean nothing there.
+	NoInodes bool
 	// Exact is false when a measuring walk stopped at its bound (the counts
 	// are then a lower bound).
 	Exact bool
@@ -57,10 +63,10 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil {
 		return Usage{}, err
 	}
-	free, freeInodes := int64(st.Bavail)*st.Bsize, int64(st.Ffree)
+	free, freeInodes, noInodes := int64(st.Bavail)*st.Bsize, int64(st.Ffree), st.Files == 0
 	if !v.Pool.Kind.Directory() {
 		return Usage{Bytes: int64(st.Blocks-st.Bfree) * st.Bsize, Inodes: int64(st.Files - st.Ffree),
-			FreeBytes: free, FreeInodes: freeInodes, Exact: true}, nil
+			FreeBytes: free, FreeInodes: freeInodes, NoInodes: noInodes, Exact: true}, nil
 	}
 	if r := m.record(v.ID); r != nil && r.ProjectID != 0 && v.Pool.Enforcement() == enforceProject {
 		u, err := m.projectUsage(dir, r.ProjectID)
@@ -71,7 +77,7 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 	e, ok := m.usage.entries[v.ID]
 	m.usage.mu.Unlock()
 	if ok && time.Since(e.at) < usageTTL {
-		e.u.FreeBytes, e.u.FreeInodes = free, freeInodes
+		e.u.FreeBytes, e.u.FreeInodes, e.u.NoInodes = free, freeInodes, noInodes
 		return e.u, nil
 	}
 	root, err := v.Pool.open()
@@ -83,7 +89,7 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("measure volume %s: %w", v.ID, err)
 	}
-	u.FreeBytes, u.FreeInodes = free, freeInodes
+	u.FreeBytes, u.FreeInodes, u.NoInodes = free, freeInodes, noInodes
 	m.usage.mu.Lock()
 	if m.usage.entries == nil {
 		m.usage.entries = map[string]usageEntry{}

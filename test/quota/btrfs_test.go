@@ -43,8 +43,13 @@ type quotaEnv struct {
 	p   *testutil.Plugin
 }
 
-func startQuotaPool(t *testing.T, dir, root string) *quotaEnv {
+// startQuotaPool serves a PATH pool "q" with quota: required at root, each
+// volume limited to volumeInodes inodes (0: no limit).
+func startQuotaPool(t *testing.T, dir, root string, volumeInodes int64) *quotaEnv {
 	cfg := fmt.Sprintf("pools:\n- name: q\n  kind: path\n  path: %s\n  capacity: 64Mi\n  quota: required\n", root)
+	if volumeInodes > 0 {
+		cfg += fmt.Sprintf("  volumeInodes: %d\n", volumeInodes)
+	}
 	p := testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n", StateDir: filepath.Join(dir, "state"),
 		ConfigPath: testutil.WriteConfig(t, dir, cfg),
@@ -147,7 +152,11 @@ func exceeded(err error) bool {
 // a volume's capacity fails; the other volume can still use all of its own;
 // stats report the quota; expansion lets the write succeed; a restart keeps
 // the quota; delete frees it.
-func checkEnforced(t *testing.T, e *quotaEnv) {
+// checkEnforced runs the enforcement scenario; inodeLimit is the pool's
+// volumeInodes, which the stats must report as the volume's inode total
+// (0: no limit, and a filesystem that counts no inodes, btrfs, so stats
+// must leave inodes out rather than report none free).
+func checkEnforced(t *testing.T, e *quotaEnv, inodeLimit int64) {
 	a, ta := e.volume("a", 8*mib)
 	b, tb := e.volume("b", 8*mib)
 	n, err := fill(filepath.Join(ta, "big"), 16*mib)
@@ -162,6 +171,18 @@ func checkEnforced(t *testing.T, e *quotaEnv) {
 	e.must(err)
 	if u := st.GetUsage()[0]; u.GetTotal() != 8*mib || u.GetUsed() < 7*mib {
 		t.Errorf("stats of a = %v, want total 8 MiB, used about 8 MiB", u)
+	}
+	var inodes *csi.VolumeUsage
+	for _, u := range st.GetUsage() {
+		if u.GetUnit() == csi.VolumeUsage_INODES {
+			inodes = u
+		}
+	}
+	switch {
+	case inodeLimit > 0 && (inodes.GetTotal() != inodeLimit || inodes.GetUsed() < 1 || inodes.GetAvailable() > inodeLimit-inodes.GetUsed()):
+		t.Errorf("inode stats of a = %v, want total %d (the volume's limit)", inodes, inodeLimit)
+	case inodeLimit == 0 && inodes != nil:
+		t.Errorf("inode stats of a = %v on a filesystem that counts no inodes, want none", inodes)
 	}
 	os.Remove(filepath.Join(ta, "big"))
 	_, err = e.p.Controller().ControllerExpandVolume(ctx(t), &csi.ControllerExpandVolumeRequest{VolumeId: a,
@@ -183,8 +204,8 @@ func TestBtrfs_QgroupsEnforceCapacity(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
 	root := testutil.LoopDisk(t, dir, 512, "btrfs")
-	e := startQuotaPool(t, dir, root)
-	checkEnforced(t, e)
+	e := startQuotaPool(t, dir, root, 0)
+	checkEnforced(t, e, 0)
 	if ents, _ := os.ReadDir(filepath.Join(root, "localdisk", "volumes")); len(ents) != 0 {
 		t.Errorf("subvolumes left after delete: %v", ents)
 	}

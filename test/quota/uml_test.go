@@ -12,6 +12,9 @@ import (
 	"github.com/localdisk-csi/localdisk/test/uml"
 )
 
+// umlVolumeInodes is the volumes' inode limit in the UML pools.
+const umlVolumeInodes = 1000
+
 // inUML names the filesystem when this test binary runs inside UML.
 const inUML = "LOCALDISK_QUOTA_IN_UML"
 
@@ -81,13 +84,13 @@ func TestInUML_Enforced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := startQuotaPool(t, dir, root)
+	e := startQuotaPool(t, dir, root, umlVolumeInodes)
 	status := run(t, testutil.BuildPlugin(t), "status", "--endpoint", e.p.Address())
 	t.Logf("%s: localdisk status:\n%s", fs, status)
 	if !strings.Contains(status, " on\n") {
 		t.Errorf("status does not show the quota on")
 	}
-	checkEnforced(t, e)
+	checkEnforced(t, e, umlVolumeInodes)
 	// Delete freed the volumes' projects: no limit is left on the filesystem.
 	qfs, err := quota.Open(root)
 	if err != nil {
