@@ -92,6 +92,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		Limit:    req.GetCapacityRange().GetLimitBytes(),
 		Selector: sel,
 		Block:    block,
+		FSType:   csiutil.FSType(req.GetVolumeCapabilities()...),
 	})
 	if (errors.Is(err, pool.ErrOutOfRange) || errors.Is(err, volume.ErrNoBlockPool)) && req.GetAccessibilityRequirements() != nil {
 		// A topology-aware CO (Kubernetes) gives the volume back to its
@@ -160,6 +161,9 @@ func (s *Server) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 	}
 	for _, c := range req.GetVolumeCapabilities() {
 		if err := csiutil.CheckVolume(c, v.Device(), v.Block); err != nil {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+		}
+		if err := csiutil.CheckFSType(c, v.FSType()); err != nil {
 			return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
 		}
 	}

@@ -2,6 +2,7 @@ package csiutil
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 )
@@ -67,6 +68,27 @@ func CheckVolume(c *csi.VolumeCapability, device, block bool) error {
 			return fmt.Errorf("this is a raw block volume; mount access is not served")
 		}
 		return fmt.Errorf("this is a filesystem volume; block access is not served")
+	}
+	return nil
+}
+
+// FSType is the filesystem type the capabilities ask for ("" when none
+// names one).
+func FSType(caps ...*csi.VolumeCapability) string {
+	for _, c := range caps {
+		if t := c.GetMount().GetFsType(); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// CheckFSType reports a capability asking for another filesystem type than
+// the volume's (fsType "": the volume's filesystem is not one localdisk
+// makes, and any type is accepted as given).
+func CheckFSType(c *csi.VolumeCapability, fsType string) error {
+	if want := c.GetMount().GetFsType(); want != "" && fsType != "" && !strings.EqualFold(want, fsType) {
+		return fmt.Errorf("fs_type %q asked, but the volume's disk holds %s", want, fsType)
 	}
 	return nil
 }

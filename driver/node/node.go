@@ -87,8 +87,8 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if err := csiutil.CheckVolume(req.GetVolumeCapability(), v.Device(), v.Block); err != nil {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "volume %s: %v", id, err)
+	if err := checkServes(v, req.GetVolumeCapability()); err != nil {
+		return nil, err
 	}
 	if v.Device() {
 		if err := s.stageDevice(ctx, v, staging, req.GetVolumeCapability()); err != nil {
@@ -175,8 +175,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if err := csiutil.CheckVolume(c, v.Device(), v.Block); err != nil {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "volume %s: %v", id, err)
+	if err := checkServes(v, c); err != nil {
+		return nil, err
 	}
 	if csiutil.IsBlock(c) {
 		if err := s.publishBlock(v, target, ro, c); err != nil {
@@ -391,6 +391,20 @@ func makeDir(p string) error {
 func unmountAll(p string) error {
 	if err := mounter.UnmountAll(p); err != nil {
 		return csiutil.Errorf(codes.Internal, "%v", err)
+	}
+	return nil
+}
+
+// checkServes refuses a well-formed capability that this volume cannot
+// serve (block access of a directory, another filesystem type than its
+// disk's): FAILED_PRECONDITION, the CSI spec's "exceeds capabilities".
+func checkServes(v *volume.Volume, c *csi.VolumeCapability) error {
+	err := csiutil.CheckVolume(c, v.Device(), v.Block)
+	if err == nil {
+		err = csiutil.CheckFSType(c, v.FSType())
+	}
+	if err != nil {
+		return csiutil.Errorf(codes.FailedPrecondition, "volume %s: %v", v.ID, err)
 	}
 	return nil
 }

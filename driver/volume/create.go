@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -19,6 +20,9 @@ type CreateRequest struct {
 	Selector        Selector
 	// Block asks for a raw block volume: a whole device disk.
 	Block bool
+	// FSType, when set, is the filesystem a device disk must be formatted
+	// with (its configured fsType); other volumes take it as given.
+	FSType string
 }
 
 // Create makes the volume or returns the one already made under that name
@@ -187,6 +191,10 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 	usable := diskUsable
 	if req.Block {
 		usable = blockUsable
+	} else if req.FSType != "" {
+		usable = func(d *pool.Disk) bool {
+			return diskUsable(d) && (!d.IsDevice() || strings.EqualFold(d.FSType, req.FSType))
+		}
 	}
 	_, err := p.ClaimDisk(req.Required, req.Limit, usable, func(d *pool.Disk) error {
 		if m.record(d.ID) != nil {

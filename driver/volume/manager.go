@@ -39,6 +39,15 @@ func (v *Volume) Device() bool {
 	return d != nil && d.IsDevice()
 }
 
+// FSType is the filesystem type of a device volume's disk, the one
+// localdisk formats it with; "" for every other volume.
+func (v *Volume) FSType() string {
+	if d := v.Pool.Disk(v.ID); d != nil && d.IsDevice() {
+		return d.FSType
+	}
+	return ""
+}
+
 // Path is the canonical path of the volume's directory (for comparisons
 // with the mount table).
 func (v *Volume) Path() string { return v.Pool.volumePath(v.ID) }

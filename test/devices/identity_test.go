@@ -2,7 +2,9 @@ package devices
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -128,4 +130,36 @@ func TestDevice_RawBlock(t *testing.T) {
 	}
 	// On a directory pool block is refused at create.
 	must(t, e.delete(id))
+}
+
+// TestDevice_FSTypeIsTheDisks: a device disk is formatted with its pool's
+// fsType only: CreateVolume does not hand it out for another fs_type, and
+// stage and ValidateVolumeCapabilities refuse another one for its volume.
+func TestDevice_FSTypeIsTheDisks(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	dev := testutil.LoopDevice(t, dir, 64)
+	e := newEnv(t, dir, []string{dev}, "ext4", "none")
+	xfs := capFor(false)
+	xfs.GetMount().FsType = "xfs"
+	if _, err := e.p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: "x",
+		VolumeCapabilities: []*csi.VolumeCapability{xfs}}); err == nil {
+		t.Fatal("CreateVolume with fs_type xfs got a disk of an ext4 pool")
+	}
+	id, err := e.create("v", false)
+	must(t, err)
+	vvc, err := e.p.Controller().ValidateVolumeCapabilities(ctx(t), &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: id, VolumeCapabilities: []*csi.VolumeCapability{xfs}})
+	if err != nil || vvc.GetConfirmed() != nil {
+		t.Errorf("ValidateVolumeCapabilities with fs_type xfs of an ext4 disk: %v, %v; want no confirmation", vvc, err)
+	}
+	staging := filepath.Join(dir, "mounts", id, "staging")
+	must(t, os.MkdirAll(staging, 0o750))
+	_, err = e.p.Node().NodeStageVolume(ctx(t), &csi.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: staging, VolumeCapability: xfs})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("NodeStageVolume with fs_type xfs of an ext4 disk: %v, want FailedPrecondition", err)
+	}
+	if out, _ := exec.Command("blkid", "-o", "value", "-s", "TYPE", dev).Output(); strings.TrimSpace(string(out)) == "xfs" {
+		t.Error("the disk was formatted xfs")
+	}
 }

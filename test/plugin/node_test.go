@@ -63,7 +63,7 @@ func TestPublish_ConflictsAndPreconditions(t *testing.T) {
 	wantCode(t, e.publish("nope", sa, ta, false, rwo), codes.NotFound, "unknown volume")
 	block := &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}},
 		AccessMode: rwo.AccessMode}
-	wantCode(t, e.publish(a, sa, ta, false, block), codes.InvalidArgument, "block on a directory volume")
+	wantCode(t, e.publish(a, sa, ta, false, block), codes.FailedPrecondition, "block on a directory volume (the spec: exceeds capabilities)")
 
 	// SINGLE_NODE_SINGLE_WRITER: one target at a time.
 	snsw := mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER)
