@@ -84,6 +84,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		return nil, csiutil.ToStatus(err)
 	}
 	if !s.reachable(req.GetAccessibilityRequirements()) {
+		if s.Volumes.NameTaken(req.GetName()) { // it exists, where it is not wanted
+			return nil, csiutil.Errorf(codes.AlreadyExists, "name %q is a volume of node %q, which accessibility_requirements exclude", req.GetName(), s.NodeID)
+		}
 		return nil, csiutil.Errorf(codes.ResourceExhausted, "accessibility_requirements exclude node %q: its volumes are only accessible there", s.NodeID)
 	}
 	v, err := s.Volumes.Create(ctx, volume.CreateRequest{

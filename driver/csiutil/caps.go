@@ -106,7 +106,8 @@ func ReadOnlyMode(c *csi.VolumeCapability) bool {
 // Segment is the node's topology segment.
 func Segment(key, nodeID string) map[string]string { return map[string]string{key: nodeID} }
 
-// OnNode reports whether a topology segment names this node.
+// OnNode reports whether a topology is exactly this node's: its one segment.
 func OnNode(t *csi.Topology, key, nodeID string) bool {
-	return t.GetSegments()[key] == nodeID
+	s := t.GetSegments()
+	return len(s) == 1 && s[key] == nodeID // a segment this node lacks excludes it
 }

@@ -182,6 +182,9 @@ func (m *Manager) record(id string) *state.Record {
 	return nil
 }
 
+// NameTaken reports whether a volume of that name exists (in any phase).
+func (m *Manager) NameTaken(name string) bool { return m.recordByName(name) != nil }
+
 func (m *Manager) recordByName(name string) *state.Record {
 	m.mu.RLock()
 	id, ok := m.names[name]
