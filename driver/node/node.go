@@ -8,6 +8,7 @@ package node
 import (
 	"context"
 	"errors"
+	"github.com/moby/sys/mountinfo"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -281,10 +282,50 @@ func (s *Server) unmount(ctx context.Context, id, p, field string, then func(str
 		return csiutil.ToStatus(err)
 	}
 	defer unlock()
+	if err := s.notAnother(id, p, field); err != nil {
+		return err
+	}
 	if err := unmountAll(p); err != nil {
 		return err
 	}
 	return then(p)
+}
+
+// notAnother refuses to unmount at p a mount that is not volume id's when
+// the volume is known and its mounts can be told (a CO mixing up its
+// paths would otherwise take another volume from its pod). An unknown or
+// deleted volume, or one whose disk cannot be found, is unmounted as asked,
+// so that a CO can always clean up.
+func (s *Server) notAnother(id, p, field string) error {
+	v, err := s.Volumes.Lookup(id)
+	if err != nil {
+		return nil
+	}
+	t, err := mounter.ReadTable()
+	if err != nil {
+		return nil
+	}
+	var stack []*mountinfo.Info // every mount at p, stacked ones too
+	for _, e := range t {
+		if e.Mountpoint == p {
+			stack = append(stack, e)
+		}
+	}
+	if len(stack) == 0 {
+		return nil
+	}
+	for _, block := range []bool{false, true} {
+		src, err := s.Volumes.Source(t, v, block)
+		if err != nil {
+			return nil
+		}
+		for _, e := range stack {
+			if mounter.SourceOf(e) == src {
+				return nil
+			}
+		}
+	}
+	return csiutil.Errorf(codes.FailedPrecondition, "%s %s holds another mount than volume %s's: not unmounted", field, p, id)
 }
 
 // required checks that each named value (pairs of value, field name) is set.

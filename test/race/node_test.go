@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -150,7 +151,14 @@ func TestPublish_ParallelOneTarget(t *testing.T) {
 			if n := mountsAt(t, target); n != 1 {
 				t.Errorf("%d mounts at the contested target, want 1", n)
 			}
-			e.Must(e.Unpublish(a, target), "unpublish")
+			winner := a
+			if okB > 0 {
+				winner = b
+			}
+			if err := e.Unpublish(map[string]string{a: b, b: a}[winner], target); status.Code(err) != codes.FailedPrecondition {
+				t.Errorf("unpublish of the other volume's target: %v, want FailedPrecondition (the mount is not its)", err)
+			}
+			e.Must(e.Unpublish(winner, target), "unpublish")
 			for _, v := range [][2]string{{a, stagingA}, {b, stagingB}} {
 				e.Must(e.Unstage(v[0], v[1]), "unstage")
 				e.Must(e.Delete(v[0]), "delete")
