@@ -2,6 +2,8 @@ package pool
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -255,4 +257,23 @@ func within(p, q string) bool { return p == q || strings.HasPrefix(p, q+"/") }
 // reorderings of the pools file.
 func DiskID(pool, path string) string {
 	return pool + "-" + slug(path, 64)
+}
+
+// ClaimID is the volume ID of a disk that CreateVolume hands out for a
+// name: the disk's ID, "_" (never in a disk ID) and 64 bits of the name's
+// sha256. Each volume made on a disk has its own ID, so a CO's late retry
+// of an old volume's delete never reaches the disk's next volume, and a
+// replay of the same name gets the same ID. A pool's listed free disks
+// (listUnclaimed) keep their DiskID.
+func ClaimID(diskID, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return diskID + "_" + hex.EncodeToString(sum[:8])
+}
+
+// DiskOf is the ID of the disk of a MOUNT volume ID (a ClaimID or DiskID).
+func DiskOf(volumeID string) string {
+	if i := strings.IndexByte(volumeID, '_'); i >= 0 {
+		return volumeID[:i]
+	}
+	return volumeID
 }

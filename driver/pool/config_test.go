@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
 func TestParse_Native(t *testing.T) {
@@ -189,5 +191,22 @@ func TestMesosPathPoolName(t *testing.T) {
 	}
 	if a, b := MesosPathPoolName("/mnt/a-b"), MesosPathPoolName("/mnt/a/b"); a == b || !nameRE.MatchString(a) {
 		t.Errorf("lossy names %q %q", a, b)
+	}
+}
+
+// ClaimID: a valid volume ID, its own per name, stable per name, and always
+// mapped back to its disk, also for the longest disk IDs.
+func TestClaimID(t *testing.T) {
+	long := DiskID(strings.Repeat("p", MaxNameLen), "/"+strings.Repeat("x/", 200))
+	for _, d := range []string{DiskID("disks", "/mnt/d1"), long} {
+		a, b := ClaimID(d, "pvc-1"), ClaimID(d, "pvc-2")
+		if a == b || a != ClaimID(d, "pvc-1") {
+			t.Errorf("ClaimID(%q): %q and %q for two names, want distinct and stable", d, a, b)
+		}
+		for _, id := range []string{a, b, d} {
+			if !state.ValidID(id) || DiskOf(id) != d {
+				t.Errorf("ID %q: valid %v, disk %q; want valid, disk %q", id, state.ValidID(id), DiskOf(id), d)
+			}
+		}
 	}
 }

@@ -55,8 +55,9 @@ func New(spec Spec, capacity int64, disks []*Disk) *Pool {
 	return p
 }
 
-// Disk returns the pool's disk with that volume ID.
+// Disk returns the pool's disk of that volume ID (see DiskOf).
 func (p *Pool) Disk(id string) *Disk {
+	id = DiskOf(id)
 	for _, d := range p.Disks {
 		if d.ID == id {
 			return d
@@ -258,9 +259,9 @@ func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if claimed {
-		p.claimed[id] = true
+		p.claimed[DiskOf(id)] = true
 	} else {
-		delete(p.claimed, id)
+		delete(p.claimed, DiskOf(id))
 	}
 	return nil
 }
@@ -269,5 +270,5 @@ func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
 func (p *Pool) Claimed(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.claimed[id]
+	return p.claimed[DiskOf(id)]
 }

@@ -197,10 +197,10 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		}
 	}
 	_, err := p.ClaimDisk(req.Required, req.Limit, usable, func(d *pool.Disk) error {
-		if m.record(d.ID) != nil {
-			return fmt.Errorf("disk %s has a record but is not claimed", d.ID)
+		if r := m.diskRecord(p, d); r != nil {
+			return fmt.Errorf("disk %s is held by volume %s but is not claimed", d.ID, r.ID)
 		}
-		rec = &state.Record{ID: d.ID, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
+		rec = &state.Record{ID: pool.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
 			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
 		if d.IsDevice() {
 			_, id, err := m.deviceOf(p, d)

@@ -116,7 +116,7 @@ func fsUUID(dev string) (string, error) {
 // volume's disk is there. ErrUnhealthy when the disk is missing or not the
 // recorded one: a renamed device never hands one volume another's disk.
 func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, error) {
-	rec := m.record(d.ID)
+	rec := m.diskRecord(p, d)
 	if rec != nil && len(rec.Identity) > 0 {
 		for _, o := range p.Disks {
 			if !o.IsDevice() {
@@ -133,7 +133,7 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 		return "", nil, fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
 	for _, r := range m.Records() {
-		if r.ID != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
+		if pool.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
 	}

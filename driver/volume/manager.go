@@ -73,6 +73,7 @@ type Manager struct {
 	mu      sync.RWMutex             // guards the in-memory index only
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
+	disks   map[string]string        // pool/disk ID -> ID of the MOUNT record holding it
 	gen     uint64                   // bumped by every index change
 	listed  listCache
 }
@@ -93,7 +94,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
 	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
-		records: map[string]*state.Record{}, names: map[string]string{}}
+		records: map[string]*state.Record{}, names: map[string]string{}, disks: map[string]string{}}
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
@@ -158,6 +159,9 @@ func (m *Manager) index(r *state.Record) {
 	if r.Name != "" {
 		m.names[r.Name] = r.ID
 	}
+	if r.Kind == state.KindMount {
+		m.disks[r.Pool+"/"+pool.DiskOf(r.ID)] = r.ID
+	}
 	m.gen++
 }
 
@@ -167,6 +171,9 @@ func (m *Manager) unindex(r *state.Record) {
 	delete(m.records, r.ID)
 	if r.Name != "" && m.names[r.Name] == r.ID {
 		delete(m.names, r.Name)
+	}
+	if k := r.Pool + "/" + pool.DiskOf(r.ID); m.disks[k] == r.ID {
+		delete(m.disks, k)
 	}
 	m.gen++
 }
@@ -244,12 +251,23 @@ func (m *Manager) unclaimedDisk(id string) *Volume {
 	return nil
 }
 
+// diskRecord returns a copy of the record holding a MOUNT pool's disk.
+func (m *Manager) diskRecord(p *Pool, d *pool.Disk) *state.Record {
+	m.mu.RLock()
+	id, ok := m.disks[p.Name+"/"+d.ID]
+	m.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return m.record(id)
+}
+
 func unclaimedIn(p *Pool, id string) *Volume {
 	if p.Kind != pool.Mount || !p.ListUnclaimed {
 		return nil
 	}
 	d := p.Disk(id)
-	if d == nil || p.Claimed(id) {
+	if d == nil || d.ID != id || p.Claimed(id) { // an old claim's ID is not the free disk
 		return nil
 	}
 	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size, Context: contextOf(p)}

@@ -88,7 +88,7 @@ func TestDevice_DetachedDeviceFailsCleanly(t *testing.T) {
 	os.WriteFile(filepath.Join(target, "data"), []byte("x"), 0o644)
 	e.unpublish(id)
 	gone := na
-	if pool.DiskID("devs", na) != id {
+	if pool.DiskID("devs", na) != pool.DiskOf(id) {
 		gone = nb // the volume took the other disk
 	}
 	must(t, os.Remove(gone)) // the device is gone

@@ -146,7 +146,7 @@ func TestMount_SwappedDiskIsRefused(t *testing.T) {
 	v := e.create("db", 0, map[string]string{"pool": "disks"})
 	id := v.GetVolumeId()
 	root := e.disks[0]
-	if pool.DiskID("disks", root) != id {
+	if pool.DiskID("disks", root) != pool.DiskOf(id) {
 		root = e.disks[1]
 	}
 	if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
+	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -104,5 +105,38 @@ func TestNodeIDMustBeATopologyValue(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "csi.sock")); err == nil {
 		t.Error("the plugin created its socket")
+	}
+}
+
+// TestMount_StaleDeleteNeverReachesTheDisksNextVolume: each volume made on
+// a disk has its own ID, so a CO's late retry of an old volume's delete
+// finds nothing, and the disk's next volume keeps its data.
+func TestMount_StaleDeleteNeverReachesTheDisksNextVolume(t *testing.T) {
+	e := newEnv(t)
+	params := map[string]string{"pool": "disks"}
+	old := e.create("old", 0, params).GetVolumeId()
+	e.must(e.delete(old))
+	next := e.create("next", 0, params).GetVolumeId()
+	if next == old || pool.DiskOf(next) != pool.DiskOf(old) {
+		t.Fatalf("volumes %s and %s: want two IDs on one disk", old, next)
+	}
+	staging, target := e.paths(next)
+	e.must(e.stage(next, staging))
+	e.must(e.publish(next, staging, target, false, rwo))
+	e.must(os.WriteFile(filepath.Join(target, "data"), []byte("next's"), 0o644))
+	e.must(e.unpublish(next, target))
+	e.must(e.unstage(next, staging))
+	e.must(e.delete(old)) // the late retry
+	staging, target = e.paths(next)
+	e.must(e.stage(next, staging))
+	e.must(e.publish(next, staging, target, false, rwo))
+	if b, err := os.ReadFile(filepath.Join(target, "data")); err != nil || string(b) != "next's" {
+		t.Errorf("the next volume's data after a late delete of the old one: %q, %v", b, err)
+	}
+	e.must(e.unpublish(next, target))
+	e.must(e.unstage(next, staging))
+	// A replay of the create gets the same ID.
+	if again := e.create("next", 0, params).GetVolumeId(); again != next {
+		t.Errorf("replayed CreateVolume: %s, want %s", again, next)
 	}
 }

@@ -91,15 +91,15 @@ func names(e *Env, dir string) []string {
 }
 
 // DiskOf returns the MOUNT disk (mount point, or device of DevicePool)
-// whose volume ID is id, or "".
+// of volume id, or "".
 func (e *Env) DiskOf(id string) string {
 	for _, d := range e.Disks {
-		if pool.DiskID(MountPool, d) == id {
+		if pool.DiskID(MountPool, d) == pool.DiskOf(id) {
 			return d
 		}
 	}
 	for _, d := range e.Devices {
-		if pool.DiskID(DevicePool, d) == id {
+		if pool.DiskID(DevicePool, d) == pool.DiskOf(id) {
 			return d
 		}
 	}
