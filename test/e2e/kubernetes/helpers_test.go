@@ -74,8 +74,10 @@ func (e *env) pluginCapacity(t *testing.T, sc *storagev1.StorageClass) (availabl
 }
 
 // capacities returns the driver's CSIStorageCapacity objects by
-// StorageClass, failing the test if a class has more than one.
-func (e *env) capacities(t *testing.T) map[string]storagev1.CSIStorageCapacity {
+// StorageClass, and a description of a class with more than one object
+// ("" when none): csi-provisioner's capacity controller may briefly hold a
+// duplicate it then deletes, so callers wait for that to settle.
+func (e *env) capacities(t *testing.T) (map[string]storagev1.CSIStorageCapacity, string) {
 	t.Helper()
 	list, err := e.admin.StorageV1().CSIStorageCapacities(deploy.Namespace).List(e.ctx,
 		metav1.ListOptions{LabelSelector: driverLabel + "=" + deploy.DriverName})
@@ -83,13 +85,15 @@ func (e *env) capacities(t *testing.T) map[string]storagev1.CSIStorageCapacity {
 		t.Fatal(err)
 	}
 	out := map[string]storagev1.CSIStorageCapacity{}
+	dup := ""
 	for _, c := range list.Items {
-		if _, dup := out[c.StorageClassName]; dup {
-			t.Fatalf("two CSIStorageCapacity objects for StorageClass %s", c.StorageClassName)
+		if o, ok := out[c.StorageClassName]; ok {
+			dup = fmt.Sprintf("two CSIStorageCapacity objects for StorageClass %s: %s (created %v) and %s (created %v)",
+				c.StorageClassName, o.Name, o.CreationTimestamp, c.Name, c.CreationTimestamp)
 		}
 		out[c.StorageClassName] = c
 	}
-	return out
+	return out, dup
 }
 
 // checkCapacity waits until the CSIStorageCapacity object of sc is on the
@@ -101,8 +105,11 @@ func (e *env) checkCapacity(t *testing.T, sc *storagev1.StorageClass) int64 {
 	e.waitFor(t, "CSIStorageCapacity of "+sc.Name, func() (bool, string) {
 		var maximum int64
 		available, maximum = e.pluginCapacity(t, sc)
-		c, ok := e.capacities(t)[sc.Name]
+		all, dup := e.capacities(t)
+		c, ok := all[sc.Name]
 		switch {
+		case dup != "":
+			return false, dup
 		case !ok:
 			return false, "no object"
 		case c.NodeTopology == nil || !maps.Equal(c.NodeTopology.MatchLabels, e.segment) ||

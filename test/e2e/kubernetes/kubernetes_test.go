@@ -34,9 +34,13 @@ func TestKubernetes(t *testing.T) {
 		if got := e.checkCapacity(t, mount); got != 0 {
 			t.Errorf("localdisk-mount capacity %d, want 0 (no MOUNT pool)", got)
 		}
-		if n := len(e.capacities(t)); n != len(e.classes) {
-			t.Errorf("%d CSIStorageCapacity objects, want one per StorageClass (%d)", n, len(e.classes))
-		}
+		e.waitFor(t, "one CSIStorageCapacity object per StorageClass", func() (bool, string) {
+			all, dup := e.capacities(t)
+			if dup != "" {
+				return false, dup
+			}
+			return len(all) == len(e.classes), fmt.Sprintf("%d objects, want %d", len(all), len(e.classes))
+		})
 	})
 
 	t.Run("a PVC with a selected node is provisioned there and bound; capacity shrinks", func(t *testing.T) {
