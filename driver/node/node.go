@@ -105,12 +105,14 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := applyMountGroup(dir, req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
-	t, src, err := s.snapshot(v, false)
-	if err != nil {
-		return nil, err
-	}
-	if done, err := mountedHere(t, staging, "staging_target_path", id, src, nil); done || err != nil {
-		return &csi.NodeStageVolumeResponse{}, err
+	if !notMounted(staging) { // else nothing is there: no need for the mount table
+		t, src, err := s.snapshot(v, false)
+		if err != nil {
+			return nil, err
+		}
+		if done, err := mountedHere(t, staging, "staging_target_path", id, src, nil); done || err != nil {
+			return &csi.NodeStageVolumeResponse{}, err
+		}
 	}
 	if err := makeDir(staging); err != nil {
 		return nil, err
@@ -185,18 +187,25 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		}
 		return &csi.NodePublishVolumeResponse{}, nil
 	}
-	t, src, err := s.snapshot(v, false)
-	if err != nil {
-		return nil, err
-	}
-	if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
-		return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
-	}
-	if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
-		return &csi.NodePublishVolumeResponse{}, err
-	}
-	if err := singleWriter(t, v.Path(), src, c, staging, target); err != nil {
-		return nil, err
+	// The common case without the mount table: a directory volume staged
+	// here (a mount of its directory), nothing yet at the target, and no
+	// single-writer mode to check against the volume's other mounts.
+	fast := !v.Device() && c.GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER &&
+		notMounted(target) && stagedAt(staging, v.Path())
+	if !fast {
+		t, src, err := s.snapshot(v, false)
+		if err != nil {
+			return nil, err
+		}
+		if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
+			return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
+		}
+		if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
+			return &csi.NodePublishVolumeResponse{}, err
+		}
+		if err := singleWriter(t, v.Path(), src, c, staging, target); err != nil {
+			return nil, err
+		}
 	}
 	// The group is for writers: a read-only publish (another pod reading
 	// the volume) leaves the volume's ownership to those who write to it.
@@ -221,8 +230,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	return &csi.NodePublishVolumeResponse{}, nil
 }
 
-// NodeUnpublishVolume unmounts the target (whatever volume it shows) and
-// removes it. It never removes a target that still has something mounted or
+// NodeUnpublishVolume unmounts the target (when it shows this volume, or
+// the volume is unknown: see notAnother) and removes it. It never removes a target that still has something mounted or
 // still holds files: it fails instead, so no data is ever deleted through it.
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	err := s.unmount(ctx, req.GetVolumeId(), req.GetTargetPath(), "target_path", func(target string) error {
@@ -299,6 +308,11 @@ func (s *Server) unmount(ctx context.Context, id, p, field string, then func(str
 func (s *Server) notAnother(id, p, field string) error {
 	v, err := s.Volumes.Lookup(id)
 	if err != nil {
+		return nil
+	}
+	// The common case without reading the mount table: the path is a bind
+	// of the volume's directory.
+	if dir := v.Path(); dir != "" && !v.Device() && sameInode(p, dir) {
 		return nil
 	}
 	t, err := mounter.ReadTable()
@@ -448,4 +462,29 @@ func checkServes(v *volume.Volume, c *csi.VolumeCapability) error {
 		return csiutil.Errorf(codes.FailedPrecondition, "volume %s: %v", v.ID, err)
 	}
 	return nil
+}
+
+// notMounted reports, from one statx, that nothing is mounted at p: it does
+// not exist, or it is not the root of a mount. False when unsure.
+func notMounted(p string) bool {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
+	if errors.Is(err, unix.ENOENT) {
+		return true
+	}
+	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
+}
+
+// stagedAt reports whether staging is a mount of the directory dir (a
+// directory volume staged there).
+func stagedAt(staging, dir string) bool {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, staging, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
+	return err == nil && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 && sameInode(staging, dir)
+}
+
+// sameInode reports whether a and b are one file (device and inode).
+func sameInode(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
