@@ -93,6 +93,36 @@ func (e *env) unpublish(id string) {
 	}
 }
 
+// volumeWithMarker creates a volume, writes marker 4096 times into a file
+// on it through a publish, and unpublishes it; it returns the volume ID.
+func (e *env) volumeWithMarker(name string, marker []byte) string {
+	e.t.Helper()
+	id, err := e.create(name, false)
+	must(e.t, err)
+	target, err := e.publish(id, false)
+	must(e.t, err)
+	must(e.t, os.WriteFile(filepath.Join(target, "s"), bytes.Repeat(marker, 4096), 0o644))
+	e.unpublish(id)
+	return id
+}
+
+// eventually polls ok every 100 ms until it returns nil, failing the test
+// with its last error after 30 s.
+func (e *env) eventually(what string, ok func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ok()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %v\n%s", what, err, e.p.LogPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func (e *env) delete(id string) error {
 	_, err := e.p.Controller().DeleteVolume(ctx(e.t), &csi.DeleteVolumeRequest{VolumeId: id})
 	return err
@@ -162,13 +192,8 @@ func TestDevice_EraseZeroLeavesNothing(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	dev := testutil.LoopDevice(t, dir, 64)
 	e := newEnv(t, dir, []string{dev}, "ext4", "zero")
-	id, err := e.create("secret", false)
-	must(t, err)
-	target, err := e.publish(id, false)
-	must(t, err)
 	marker := []byte("LOCALDISK-SECRET-MARKER-7f3a")
-	must(t, os.WriteFile(filepath.Join(target, "s"), bytes.Repeat(marker, 4096), 0o644))
-	e.unpublish(id)
+	id := e.volumeWithMarker("secret", marker)
 	before, _ := os.ReadFile(dev)
 	if !bytes.Contains(before, marker) {
 		t.Fatal("marker not found on the device before delete: the test cannot see the data")

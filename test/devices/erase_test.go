@@ -3,6 +3,7 @@ package devices
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,13 +29,8 @@ func TestDevice_FailedEraseIsRetried(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	dev := testutil.LoopDevice(t, dir, 64)
 	e := newEnv(t, dir, []string{dev}, "ext4", "zero", "--health-interval=200ms")
-	id, err := e.create("secret", false)
-	must(t, err)
-	target, err := e.publish(id, false)
-	must(t, err)
 	marker := []byte("LOCALDISK-RETRY-MARKER-91c2")
-	must(t, os.WriteFile(filepath.Join(target, "s"), bytes.Repeat(marker, 4096), 0o644))
-	e.unpublish(id)
+	id := e.volumeWithMarker("secret", marker)
 
 	// An exclusive open makes the plugin's own (O_EXCL) open of the device
 	// fail with EBUSY, as a device in use by someone else would.
@@ -57,16 +53,10 @@ func TestDevice_FailedEraseIsRetried(t *testing.T) {
 	release()
 
 	// Nothing calls DeleteVolume again: the watch must finish the erase.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err = e.create("next", false); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the disk was not erased and handed out again by the health watch: %v\n%s", err, e.p.LogPath)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	e.eventually("the disk erased and handed out again by the health watch", func() error {
+		_, err := e.create("next", false)
+		return err
+	})
 	data, err := os.ReadFile(dev)
 	must(t, err)
 	if bytes.Contains(data, marker) {
@@ -124,13 +114,12 @@ func TestDevice_PreExistingDiskErased(t *testing.T) {
 		t.Errorf("ListVolumes = %v while the disk waits for its erase, want nothing", l)
 	}
 	unix.Close(fd)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(listed()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the disk was not erased and listed again\n%s", e.p.LogPath)
+	e.eventually("the disk erased and listed again", func() error {
+		if len(listed()) == 0 {
+			return errors.New("not listed")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	data, err := os.ReadFile(dev)
 	must(t, err)
 	if n := bytes.Count(data, []byte{0}); n != len(data) {
@@ -176,16 +165,10 @@ func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
 		t.Fatal("the disk was handed out again before its wipe")
 	}
 	sh(t, "chattr", "-i", stuck)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err = e.create("new", false); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the disk was not wiped and handed out again: %v\n%s", err, e.p.LogPath)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	e.eventually("the disk wiped and handed out again", func() error {
+		_, err := e.create("new", false)
+		return err
+	})
 	if _, err := os.Stat(stuck); !os.IsNotExist(err) {
 		t.Errorf("the old volume's file survived the wipe: %v", err)
 	}
