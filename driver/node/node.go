@@ -261,10 +261,14 @@ func removeTarget(target string) error {
 	if fi.Mode().IsRegular() && fi.Size() > 0 || !fi.IsDir() && !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeSymlink {
 		return csiutil.Errorf(codes.FailedPrecondition, "target_path %s is a %v holding data, not what publish made: not removed", target, fi.Mode().Type())
 	}
-	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
+	err = os.Remove(target)
+	switch {
+	case err == nil || errors.Is(err, fs.ErrNotExist):
+		return nil
+	case errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST):
+		return csiutil.Errorf(codes.FailedPrecondition, "target_path %s is a directory holding files, not what publish made: not removed", target)
 	}
-	return nil
+	return csiutil.Errorf(codes.Internal, "remove target_path %s: %v", target, err)
 }
 
 // unmount removes every mount at a CO path under the volume's and the path's

@@ -121,9 +121,7 @@ func TestPublish_HostileTargets(t *testing.T) {
 	e.must(e.unpublish(id, target))
 	os.Mkdir(target, 0o755)
 	os.WriteFile(filepath.Join(target, "precious"), []byte("x"), 0o644)
-	if err := e.unpublish(id, target); err == nil {
-		t.Error("unpublish removed a non-empty, unmounted target")
-	}
+	wantCode(t, e.unpublish(id, target), codes.FailedPrecondition, "unpublish of a non-empty, unmounted target")
 	if _, err := os.Stat(filepath.Join(target, "precious")); err != nil {
 		t.Errorf("file under the target lost: %v", err)
 	}
