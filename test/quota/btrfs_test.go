@@ -101,7 +101,11 @@ func fill(path string, n int64) (int64, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		// Capabilities are per thread. The thread gets its capability back
+		// before it is unlocked; it must not end with the goroutine: the
+		// plugin's parent-death signal (Pdeathsig) follows the thread that
+		// started it, which may be this one, so an ending thread kills it.
+		runtime.LockOSThread()
 		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		var caps [2]unix.CapUserData
 		err := unix.Capget(&hdr, &caps[0])
@@ -110,11 +114,16 @@ func fill(path string, n int64) (int64, error) {
 			err = unix.Capset(&hdr, &caps[0])
 		}
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- result{0, fmt.Errorf("drop CAP_SYS_RESOURCE: %w", err)}
 			return
 		}
-		n, err := write(path, n)
-		done <- result{n, err}
+		n, werr := write(path, n)
+		caps[0].Effective |= 1 << unix.CAP_SYS_RESOURCE
+		if unix.Capset(&hdr, &caps[0]) == nil {
+			runtime.UnlockOSThread() // else the thread ends locked, with the goroutine
+		}
+		done <- result{n, werr}
 	}()
 	r := <-done
 	return r.n, r.err

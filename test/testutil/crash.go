@@ -87,19 +87,15 @@ func runToExit(t testing.TB, bin string, opts PluginOptions, timeout time.Durati
 	cmd.Env = p.env()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	done, err := startLocked(cmd, func(err error) {
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+	})
 	_ = logFile.Close()
 	if err != nil {
 		t.Fatalf("starting the plugin: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.waitErr = err
-		p.mu.Unlock()
-		close(done)
-	}()
 	p.cmd, p.done = cmd, done
 	deadline := time.Now().Add(timeout)
 	for {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -179,21 +180,44 @@ func (p *Plugin) start() {
 	// Its own process group, so that Kill and the cleanup reach children
 	// (mkfs, ...) too; and SIGKILL if the test binary dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	done, err := startLocked(cmd, func(err error) {
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+	})
 	_ = logFile.Close() // the child holds its own descriptor
 	if err != nil {
 		p.t.Fatalf("starting the plugin: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.waitErr = err
-		p.mu.Unlock()
-		close(done)
-	}()
 	p.cmd, p.done = cmd, done
 	p.waitReady()
+}
+
+// startLocked starts cmd from an OS thread that no other goroutine uses and
+// that lives until cmd has exited, then reports the exit to exited and
+// closes the returned channel. The kernel sends Pdeathsig when the *thread*
+// that started the child ends (golang/go#27505), and a goroutine that
+// returns while locked to its thread (as tests that drop a capability do)
+// ends that thread: from an ordinary thread, the child could be killed at
+// any moment.
+func startLocked(cmd *exec.Cmd, exited func(error)) (chan struct{}, error) {
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited(cmd.Wait())
+		close(done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return done, nil
 }
 
 // waitReady polls Probe on a fresh connection until it answers OK, then
