@@ -79,24 +79,8 @@ func runToExit(t testing.TB, bin string, opts PluginOptions, timeout time.Durati
 	if fi, err := os.Stat(p.LogPath); err == nil {
 		before = fi.Size()
 	}
-	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("opening the plugin log: %v", err)
-	}
-	cmd := exec.Command(bin, p.args()...)
-	cmd.Env = p.env()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	done, err := startLocked(cmd, func(err error) {
-		p.mu.Lock()
-		p.waitErr = err
-		p.mu.Unlock()
-	})
-	_ = logFile.Close()
-	if err != nil {
-		t.Fatalf("starting the plugin: %v", err)
-	}
-	p.cmd, p.done = cmd, done
+	p.launch()
+	done := p.done
 	deadline := time.Now().Add(timeout)
 	for {
 		select {

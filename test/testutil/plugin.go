@@ -167,6 +167,16 @@ func (p *Plugin) env() []string {
 // start launches the process and waits until it is ready.
 func (p *Plugin) start() {
 	p.t.Helper()
+	p.launch()
+	p.waitReady()
+}
+
+// launch starts the process, its output appended to p.LogPath, in its own
+// process group (so that Kill and the cleanup reach its children, mkfs...)
+// and with SIGKILL as its parent-death signal (if the test binary dies
+// first); p.done is closed once it has exited.
+func (p *Plugin) launch() {
+	p.t.Helper()
 	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		p.t.Fatalf("opening the plugin log: %v", err)
@@ -177,8 +187,6 @@ func (p *Plugin) start() {
 	cmd := exec.Command(p.bin, args...)
 	cmd.Env = p.env()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so that Kill and the cleanup reach children
-	// (mkfs, ...) too; and SIGKILL if the test binary dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	done, err := startLocked(cmd, func(err error) {
 		p.mu.Lock()
@@ -190,7 +198,6 @@ func (p *Plugin) start() {
 		p.t.Fatalf("starting the plugin: %v", err)
 	}
 	p.cmd, p.done = cmd, done
-	p.waitReady()
 }
 
 // startLocked starts cmd from an OS thread that no other goroutine uses and

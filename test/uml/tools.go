@@ -2,7 +2,6 @@ package uml
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
 // installTimeout bounds hack/install-test-deps.sh; buildTimeout bounds
@@ -92,7 +93,7 @@ func lookTool(name string) (string, error) {
 
 // installDeps runs the repository's hack/install-test-deps.sh.
 func installDeps() error {
-	root, err := moduleRoot()
+	root, err := testutil.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -107,25 +108,6 @@ func installDeps() error {
 	return nil
 }
 
-// moduleRoot finds the directory of go.mod above the working directory
-// (tests run in their package's directory).
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // BuildTestBinary compiles the tests of package pkg (an import path, or a
 // directory relative to the module root such as "./driver/quota") with
 // `go test -c`, statically (CGO_ENABLED=0) and without -race, into a
@@ -133,7 +115,7 @@ func moduleRoot() (string, error) {
 // path: a program to Run inside UML with -test.run.
 func BuildTestBinary(t testing.TB, pkg string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testutil.ModuleRoot()
 	if err != nil {
 		t.Fatalf("BuildTestBinary: %v", err)
 	}
