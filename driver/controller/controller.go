@@ -241,7 +241,7 @@ func (s *Server) all(vols []*volume.Volume) *csi.ListVolumesResponse {
 		out[i] = &csi.ListVolumesResponse_Entry{Volume: s.toCSI(v)}
 	}
 	s.listVols, s.listAll = vols, &csi.ListVolumesResponse{Entries: out}
-	s.Wire.Keep("ListVolumes", s.listAll)
+	s.Wire.Keep(s.listAll)
 	return s.listAll
 }
 

@@ -40,7 +40,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			if r, err = m.holdForErase(v); err != nil || r == nil {
 				return err
 			}
-			return m.eraseDevice(ctx, v.Pool, r)
+			return m.eraseDisk(ctx, v.Pool, r)
 		}
 		return nil
 	}
@@ -72,11 +72,11 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.forgetUsage(id)
 	if !p.Kind.Directory() {
 		// A disk's wipe or erase can outlast the CO's deadline: answer
-		// within it and go on in the background (eraseDevice), so that the
+		// within it and go on in the background (eraseDisk), so that the
 		// CO gets OK instead of retrying a delete that completes anyway; a
 		// late retry of it could otherwise wipe the next volume of that
 		// disk, which has the same ID.
-		return m.eraseDevice(ctx, p, r)
+		return m.eraseDisk(ctx, p, r)
 	}
 	return m.finishDelete(p, r)
 }

@@ -29,11 +29,12 @@ type eraser struct {
 	running map[string]chan error // disk ID -> result of the running erase
 }
 
-// eraseDevice starts (or joins) the erase of a `deleting` device volume and
-// waits for it up to the budget left by ctx. The disk stays claimed, so it
+// eraseDisk starts (or joins) the erase of a `deleting` device volume, or
+// the wipe of a mounted-filesystem disk (see erase), and waits for it up to
+// the budget left by ctx. The disk stays claimed, so it
 // is not handed out again, until the erase is recorded complete and the
 // record dropped; a crash resumes it from the recorded offset.
-func (m *Manager) eraseDevice(ctx context.Context, p *Pool, r *state.Record) error {
+func (m *Manager) eraseDisk(ctx context.Context, p *Pool, r *state.Record) error {
 	done := m.startErase(p, r)
 	budget := eraseBudget
 	if dl, ok := ctx.Deadline(); ok {
@@ -106,7 +107,7 @@ func waitFor(ch chan error) <-chan error {
 // EraseBacklog is the number of disks whose erase is not complete.
 func (m *Manager) EraseBacklog() int {
 	n := 0
-	for _, r := range m.Records() {
+	for _, r := range m.mountRecords() {
 		if r.Phase == state.Deleting && r.Erase != nil {
 			n++
 		}

@@ -29,17 +29,30 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 // here, since the CO that got OK never asks again. A running erase is
 // joined, not doubled.
 func (m *Manager) ResumeErases() {
-	for _, r := range m.Records() {
+	for _, r := range m.mountRecords() {
 		p := m.pools[r.Pool]
-		if r.Phase != state.Deleting || r.Kind != state.KindMount || p == nil || !p.healthy.Load() {
+		if r.Phase != state.Deleting || p == nil || !p.healthy.Load() {
 			continue
 		}
+		m.startErase(p, r)
+	}
+}
+
+// mountRecords copies the records of MOUNT volumes (through the disk index:
+// not every record), each with its own copy of the erase's progress.
+func (m *Manager) mountRecords() []*state.Record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*state.Record, 0, len(m.disks))
+	for _, id := range m.disks {
+		r := *m.records[id]
 		if r.Erase != nil {
-			e := *r.Erase // the copy's progress is its own
+			e := *r.Erase
 			r.Erase = &e
 		}
-		m.startErase(p, &r)
+		out = append(out, &r)
 	}
+	return out
 }
 
 // CheckHealth refreshes every pool and logs each change of health once: a

@@ -22,10 +22,10 @@ type Codec struct {
 	encoding.CodecV2 // the proto codec, for everything not kept
 
 	mu   sync.Mutex
-	kept map[string]*entry
+	kept *entry // the one message kept, nil before the first Keep
 }
 
-// entry is one kept message and, once marshalled, its encoding.
+// entry is the kept message and, once marshalled, its encoding.
 type entry struct {
 	msg  protobuf.Message
 	once sync.Once
@@ -35,26 +35,29 @@ type entry struct {
 
 // NewCodec returns a codec that keeps nothing yet.
 func NewCodec() *Codec {
-	return &Codec{CodecV2: encoding.GetCodecV2(proto.Name), kept: map[string]*entry{}}
+	return &Codec{CodecV2: encoding.GetCodecV2(proto.Name)}
 }
 
-// Keep names m as the message for slot: from now on, until another Keep of
-// the same slot, m is encoded once and its bytes reused. The caller
-// promises that m is never changed again.
-func (c *Codec) Keep(slot string, m protobuf.Message) {
+// Keep makes m the kept message, in place of the one kept before: from now
+// on m is encoded once and its bytes reused. The caller promises that m is
+// never changed again.
+func (c *Codec) Keep(m protobuf.Message) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.kept[slot]; e == nil || e.msg != m {
-		c.kept[slot] = &entry{msg: m}
+	if c.kept == nil || c.kept.msg != m {
+		c.kept = &entry{msg: m}
 	}
 }
 
-// Marshal encodes v, from the kept bytes when v is a kept message.
+// Marshal encodes v, from the kept bytes when v is the kept message.
 func (c *Codec) Marshal(v any) (mem.BufferSlice, error) {
-	if e := c.lookup(v); e != nil {
+	c.mu.Lock()
+	e := c.kept
+	c.mu.Unlock()
+	if m, ok := v.(protobuf.Message); ok && e != nil && e.msg == m {
 		e.once.Do(func() { e.data, e.err = protobuf.Marshal(e.msg) })
 		if e.err != nil {
 			return nil, e.err
@@ -63,19 +66,4 @@ func (c *Codec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(e.data)}, nil
 	}
 	return c.CodecV2.Marshal(v)
-}
-
-func (c *Codec) lookup(v any) *entry {
-	m, ok := v.(protobuf.Message)
-	if !ok {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.kept {
-		if e.msg == m {
-			return e
-		}
-	}
-	return nil
 }

@@ -29,7 +29,7 @@ func marshal(t *testing.T, c *Codec, m proto.Message) []byte {
 
 // A kept message is encoded once: its bytes are those of proto.Marshal,
 // and they are reused (a change the caller promised not to make is not
-// seen) until another message is kept in its slot.
+// seen) until another message is kept.
 func TestKeep(t *testing.T) {
 	c := NewCodec()
 	m := list("a", "b")
@@ -37,7 +37,7 @@ func TestKeep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Keep("ListVolumes", m)
+	c.Keep(m)
 	if got := marshal(t, c, m); !bytes.Equal(got, want) {
 		t.Fatalf("kept encoding differs from proto.Marshal")
 	}
@@ -46,7 +46,7 @@ func TestKeep(t *testing.T) {
 		t.Fatalf("a kept message was encoded again")
 	}
 	other := list("c")
-	c.Keep("ListVolumes", other)
+	c.Keep(other)
 	if got := marshal(t, c, m); bytes.Equal(got, want) {
 		t.Fatalf("a message no longer kept still answers from the kept bytes")
 	}
@@ -66,7 +66,7 @@ func TestKeep(t *testing.T) {
 // Messages that were never kept, and a nil codec, behave as the proto codec.
 func TestNotKept(t *testing.T) {
 	var nilCodec *Codec
-	nilCodec.Keep("x", list("a")) // no panic
+	nilCodec.Keep(list("a")) // no panic
 	c := NewCodec()
 	m := list("a")
 	first := marshal(t, c, m)
