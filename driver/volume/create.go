@@ -202,14 +202,9 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		}
 		rec = &state.Record{ID: pool.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
 			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
-		if d.IsDevice() {
-			_, id, err := m.deviceOf(p, d)
-			if err != nil {
-				return err
-			}
-			rec.Identity = id
-		} else {
-			rec.Identity = mountedIdentity(d.Path)
+		var err error
+		if rec.Identity, err = m.diskIdentity(p, d); err != nil {
+			return err
 		}
 		return m.put(rec)
 	})

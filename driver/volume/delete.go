@@ -35,14 +35,18 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	defer unlock()
 	r := m.record(id)
+	adopt := false // a free disk listed as a pre-existing volume (listUnclaimed)
 	if r == nil {
-		if v := m.unclaimedDisk(id); v != nil {
-			if r, err = m.holdForErase(v); err != nil || r == nil {
-				return err
-			}
-			return m.eraseDisk(ctx, v.Pool, r)
+		v := m.unclaimedDisk(id)
+		if v == nil {
+			return nil
 		}
-		return nil
+		// Deleted like a claimed disk (Mesos DESTROY_DISK of a pre-existing
+		// disk): its `deleting` record, with no name, claims it until it is
+		// wiped or erased; dropping the record lists it again.
+		r = &state.Record{ID: v.ID, Pool: v.Pool.Name, Kind: string(v.Pool.Kind), Capacity: v.Capacity,
+			Phase: state.Ready, Context: contextOf(v.Pool)}
+		adopt = true
 	}
 	p := m.pools[r.Pool]
 	if p == nil {
@@ -61,10 +65,22 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	if r.Phase != state.Deleting && !p.Kind.Directory() { // a wipe or erase can be long: resumable
 		r.Phase = state.Deleting
-		if d := p.Disk(id); d != nil && d.IsDevice() {
+		d := p.Disk(id)
+		if d != nil && d.IsDevice() {
 			r.Erase = &state.Erase{Method: string(cmp.Or(p.Erase, pool.EraseNone))}
 		}
-		if err := m.put(r); err != nil {
+		var err error
+		if adopt {
+			err = p.SetClaimed(id, true, func() error {
+				if r.Identity, err = m.diskIdentity(p, d); err != nil {
+					return err
+				}
+				return m.put(r)
+			})
+		} else {
+			err = m.put(r)
+		}
+		if err != nil {
 			return err
 		}
 		failpoint.Inject(failpoint.DeleteMarked)
@@ -140,60 +156,6 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 	}
 	m.releaseProject(p, r.ProjectID)
 	return nil
-}
-
-// holdForErase deletes a disk listed as a pre-existing volume (Mesos
-// DESTROY_DISK of a pre-existing disk); it is listed again once wiped. A
-// device disk of a pool that erases (zero, discard) is erased like a
-// volume's: a `deleting` record with no name claims it and keeps the
-// erase's progress (returned; the caller runs the erase), so that it is
-// resumable, never handed out half-erased, and not listed meanwhile.
-// Otherwise the disk is wiped in this call and nil returned.
-func (m *Manager) holdForErase(v *Volume) (*state.Record, error) {
-	p := v.Pool
-	if err := m.checkUnused(p, v.ID); err != nil {
-		return nil, err
-	}
-	d := p.Disk(v.ID)
-	if !d.IsDevice() || cmp.Or(p.Erase, pool.EraseNone) == pool.EraseNone {
-		return nil, m.wipeUnclaimed(v)
-	}
-	var r *state.Record
-	err := p.SetClaimed(v.ID, true, func() error {
-		_, identity, err := m.deviceOf(p, d)
-		if err != nil {
-			return err
-		}
-		r = &state.Record{ID: v.ID, Pool: p.Name, Kind: string(p.Kind), Capacity: v.Capacity,
-			Phase: state.Deleting, Context: contextOf(p), Identity: identity,
-			Erase: &state.Erase{Method: string(p.Erase)}}
-		return m.put(r)
-	})
-	if err != nil {
-		return nil, err
-	}
-	failpoint.Inject(failpoint.DeleteMarked)
-	return r, nil
-}
-
-// wipeUnclaimed wipes a pre-existing disk that needs no erase (see
-// holdForErase) in this call. The disk stays listed.
-func (m *Manager) wipeUnclaimed(v *Volume) error {
-	p := v.Pool
-	// Held as claimed while wiped: not listed, not importable meanwhile.
-	if err := p.SetClaimed(v.ID, true, nil); err != nil {
-		return err
-	}
-	defer p.SetClaimed(v.ID, false, nil)
-	d := p.Disk(v.ID)
-	if d.IsDevice() { // erase none: its signatures, so the next use formats it
-		dev, err := m.DevicePath(v)
-		if err != nil {
-			return err
-		}
-		return wipeSignatures(dev)
-	}
-	return wipeDisk(d.Path)
 }
 
 // wipeDisk removes everything on a MOUNT disk, never following a symlink out

@@ -140,6 +140,16 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 	return canonicalDir(d.Device), id, nil
 }
 
+// diskIdentity is what a claim records of a free disk: its device's
+// identity (see deviceOf), or that of the filesystem mounted at its path.
+func (m *Manager) diskIdentity(p *Pool, d *pool.Disk) (map[string]string, error) {
+	if !d.IsDevice() {
+		return mountedIdentity(d.Path), nil
+	}
+	_, id, err := m.deviceOf(p, d)
+	return id, err
+}
+
 // DevicePath resolves a device volume's block device (see deviceOf).
 func (m *Manager) DevicePath(v *Volume) (string, error) {
 	d := v.Pool.Disk(v.ID)
