@@ -2,33 +2,25 @@ package controller
 
 import (
 	"context"
-	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/pool"
-	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/volume/volumetest"
 )
 
 const key = "topology.localdisk.csi.io/node"
 
-func newServer(t *testing.T) *Server {
-	base := t.TempDir()
-	q := pool.Quantity(100 * pool.MiB)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "r", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q}}}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	m, err := volume.New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return &Server{Volumes: m, NodeID: "n1", TopologyKey: key, Log: logrus.NewEntry(log)}
+func newServer(tb testing.TB) *Server { return newServerOf(tb, 100*pool.MiB) }
+
+// newServerOf is a controller over a ROOT pool of capacity bytes
+// (accounting only) in a temporary directory.
+func newServerOf(tb testing.TB, capacity int64) *Server {
+	m := volumetest.RootManager(tb, tb.TempDir(), capacity)
+	return &Server{Volumes: m, NodeID: "n1", TopologyKey: key, Log: volumetest.Discard()}
 }
 
 var rwo = &csi.VolumeCapability{

@@ -2,38 +2,18 @@ package controller
 
 import (
 	"context"
-	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
-	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
-// fuzzServer is a controller over a ROOT pool of 1 TiB (accounting only)
-// in a temporary directory.
-func fuzzServer(tb testing.TB) *Server {
-	base := tb.TempDir()
-	q := pool.Quantity(1 << 40)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "r", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q}}}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	m, err := volume.New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { m.Close() })
-	return &Server{Volumes: m, NodeID: "n1", TopologyKey: key, Log: logrus.NewEntry(log)}
-}
-
-// malformedOK: what a request may answer: anything but INTERNAL, UNKNOWN
-// (or an unmapped error) and UNAVAILABLE, which a CO retries forever.
+// checkCode fails t when a request answers INTERNAL, UNKNOWN
+// (an unmapped error), UNAVAILABLE or DEADLINE_EXCEEDED, which a CO retries forever.
 func checkCode(t *testing.T, what string, err error) {
 	t.Helper()
 	switch c := status.Code(err); c {
@@ -51,7 +31,7 @@ func FuzzController(f *testing.F) {
 	f.Add("\x00", "csi.storage.k8s.io/x", "\x00", int64(1<<62), int64(1<<62), "/", int32(3), "next:zz", byte(0), int32(0))
 	f.Add("n", "", "", int64(0), int64(1), "r-", int32(1), "garbage", byte(1), int32(1))
 	f.Add("n", "pool", "r", int64(9223372036854775807), int64(0), "", int32(0), "next:\x00", byte(1), int32(1))
-	s := fuzzServer(f)
+	s := newServerOf(f, 1<<40)
 	f.Fuzz(func(t *testing.T, name, pk, pv string, required, limit int64, id string, maxEntries int32, token string, access byte, mode int32) {
 		ctx := context.Background()
 		params := map[string]string{pk: pv}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/volume/volumetest"
 )
 
 // FuzzNode: random volume IDs, staging and target paths, access modes and
@@ -34,20 +33,12 @@ func FuzzNode(f *testing.F) {
 		}
 	}
 	f.Chdir(cwd)
-	q := pool.Quantity(1 << 30)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "r", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q}}}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	m, err := volume.New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { m.Close() })
+	m := volumetest.RootManager(f, base, 1<<30)
 	known, err := m.Create(context.Background(), volume.CreateRequest{Name: "known", Required: pool.MiB})
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{Volumes: m, NodeID: "n1", TopologyKey: "k", Log: logrus.NewEntry(log)}
+	s := &Server{Volumes: m, NodeID: "n1", TopologyKey: "k", Log: volumetest.Discard()}
 
 	f.Add(byte(1), "x", "/st", "/tg", false, int32(1))
 	f.Add(byte(1), "", "rel/st", "rel/tg", true, int32(1))
