@@ -57,7 +57,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	if d := p.Disk(id); d != nil && !d.IsDevice() {
 		if err := m.checkMountedDisk(id, d.Path); err != nil {
-			return err // never wipe a disk that is not the volume's
+			return err // never wipe a disk that is not the volume's (finishDelete checks again)
 		}
 	}
 	if err := m.checkUnused(p, id); err != nil {
@@ -130,6 +130,12 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 		d := p.Disk(r.ID)
 		if d == nil {
 			return fmt.Errorf("%w: disk %s is no longer configured", ErrUnhealthy, r.ID)
+		}
+		// Checked here, where every wipe goes (DeleteVolume, its background
+		// continuation and retries, start-up): another filesystem mounted in
+		// the disk's place since is never wiped.
+		if err := m.checkMountedDisk(r.ID, d.Path); err != nil {
+			return err
 		}
 		if err := wipeDisk(d.Path); err != nil {
 			return err

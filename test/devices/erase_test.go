@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +172,54 @@ func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
 	})
 	if _, err := os.Stat(stuck); !os.IsNotExist(err) {
 		t.Errorf("the old volume's file survived the wipe: %v", err)
+	}
+}
+
+// TestDisk_RetriedWipeNeverReachesAnotherFilesystem: a wipe that failed and
+// is retried in the background checks the disk again: another filesystem
+// mounted in the disk's place meanwhile is refused, never wiped.
+func TestDisk_RetriedWipeNeverReachesAnotherFilesystem(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	disk := testutil.LoopDisk(t, dir, 32, "ext4")
+	cfg := fmt.Sprintf("pools:\n- name: disks\n  kind: mount\n  disks:\n  - path: %s\n", disk)
+	e := &env{t: t, dir: dir}
+	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
+		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	id, err := e.create("old", false)
+	must(t, err)
+	stuck := filepath.Join(disk, "stuck")
+	must(t, os.WriteFile(stuck, []byte("old data"), 0o644))
+	sh(t, "chattr", "+i", stuck)
+	short, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if _, err := e.p.Controller().DeleteVolume(short, &csi.DeleteVolumeRequest{VolumeId: id}); err != nil {
+		t.Fatalf("DeleteVolume with a short deadline: %v, want OK with the wipe going on", err)
+	}
+
+	// The disk's filesystem goes; another one is mounted in its place.
+	e.eventually("unmounting the disk between two retries of its wipe", func() error {
+		if out, err := exec.Command("umount", disk).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	impostor := testutil.LoopDevice(t, dir, 32)
+	sh(t, "mkfs.ext4", "-q", "-F", impostor)
+	sh(t, "mount", impostor, disk)
+	t.Cleanup(func() { exec.Command("umount", disk).Run() })
+	precious := filepath.Join(disk, "precious")
+	must(t, os.WriteFile(precious, []byte("not yours"), 0o644))
+
+	e.eventually("the retried wipe refusing the other filesystem", func() error {
+		log, _ := os.ReadFile(e.p.LogPath)
+		if !strings.Contains(string(log), "holds another filesystem") {
+			return errors.New("not yet in the log")
+		}
+		return nil
+	})
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "not yours" {
+		t.Errorf("the other filesystem was wiped: %q, %v", b, err)
 	}
 }
