@@ -38,10 +38,18 @@ func newEnv(t *testing.T, dir string, devs []string, fsType, erase string, args 
 	for _, d := range devs {
 		fmt.Fprintf(&cfg, "  - device: %s\n    fsType: %s\n", d, fsType)
 	}
-	e := &env{t: t, dir: dir, devs: devs}
+	e := startEnv(t, dir, cfg.String(), args...)
+	e.devs = devs
+	return e
+}
+
+// startEnv starts the plugin on the pools file cfg, with args added to its
+// command line.
+func startEnv(t *testing.T, dir, cfg string, args ...string) *env {
+	e := &env{t: t, dir: dir}
 	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
-		ConfigPath: testutil.WriteConfig(t, dir, cfg.String()), Args: args,
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: args,
 	})
 	return e
 }

@@ -81,10 +81,7 @@ func TestDevice_PreExistingDiskErased(t *testing.T) {
 	must(t, err)
 	must(t, f.Close())
 	cfg := fmt.Sprintf("pools:\n- name: devs\n  kind: mount\n  listUnclaimed: true\n  erase: zero\n  disks:\n  - device: %s\n    fsType: ext4\n", dev)
-	e := &env{t: t, dir: dir, devs: []string{dev}}
-	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
-		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
-		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	e := startEnv(t, dir, cfg, "--health-interval=200ms")
 	listed := func() []string {
 		t.Helper()
 		r, err := e.p.Controller().ListVolumes(ctx(t), &csi.ListVolumesRequest{})
@@ -145,10 +142,7 @@ func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	disk := testutil.LoopDisk(t, dir, 32, "ext4")
 	cfg := fmt.Sprintf("pools:\n- name: disks\n  kind: mount\n  disks:\n  - path: %s\n", disk)
-	e := &env{t: t, dir: dir}
-	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
-		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
-		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	e := startEnv(t, dir, cfg, "--health-interval=200ms")
 	id, err := e.create("old", false)
 	must(t, err)
 	stuck := filepath.Join(disk, "stuck")
@@ -183,10 +177,7 @@ func TestDisk_RetriedWipeNeverReachesAnotherFilesystem(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
 	disk := testutil.LoopDisk(t, dir, 32, "ext4")
 	cfg := fmt.Sprintf("pools:\n- name: disks\n  kind: mount\n  disks:\n  - path: %s\n", disk)
-	e := &env{t: t, dir: dir}
-	e.p = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
-		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n1", StateDir: filepath.Join(dir, "state"),
-		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--health-interval=200ms"}})
+	e := startEnv(t, dir, cfg, "--health-interval=200ms")
 	id, err := e.create("old", false)
 	must(t, err)
 	stuck := filepath.Join(disk, "stuck")
