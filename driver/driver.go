@@ -17,8 +17,10 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/controller"
 	"github.com/localdisk-csi/localdisk/driver/identity"
 	"github.com/localdisk-csi/localdisk/driver/metrics"
+	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/node"
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 	"github.com/localdisk-csi/localdisk/driver/wire"
 )
@@ -44,6 +46,7 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 		}
 	}
 	entry := log.WithField("component", "localdisk")
+	logInterfaces(entry)
 	vols, err := volume.New(opts.StateDir, cfg, entry.WithField("component", "volumes"))
 	if err != nil {
 		return nil, err
@@ -118,4 +121,18 @@ func (d *Driver) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// logInterfaces says once, at start, which kernel interfaces this process
+// uses where the kernel offers a choice: how binds are made (and why
+// mount(2) when the new mount API cannot be used) and how project quotas
+// are set.
+func logInterfaces(log *logrus.Entry) {
+	m, why := mounter.Detect()
+	f := log.WithFields(logrus.Fields{"mount": m.String(), "quota": quota.Interface()})
+	if why != nil {
+		f.WithField("reason", why.Error()).Info("the new mount API cannot be used here: binds are made with mount(2), with the same guarantees")
+		return
+	}
+	f.Debug("kernel interfaces")
 }

@@ -1,7 +1,9 @@
-// Package mounter is localdisk's thin layer over mount(2): binds made with
-// open_tree(2)+move_mount(2) (a read-only bind is read-only from the moment it
-// is attached), unmounts that never follow a symlink, and a snapshot of
-// /proc/self/mountinfo to answer "what is mounted here, and is it volume V".
+// Package mounter is localdisk's thin layer over mount(2): binds that never
+// follow a symlink, made with open_tree(2)+move_mount(2) where the kernel has
+// them (Linux 5.12 and later, with mount_setattr(2)) and with mount(2) on
+// /proc/self/fd handles elsewhere (see bind.go); unmounts that never follow a
+// symlink; and a snapshot of /proc/self/mountinfo to answer "what is mounted
+// here, and is it volume V".
 //
 // Paths given here come from the CO (staging and target paths) or from the
 // pools file; volume directories are passed as open directory handles, so a
@@ -11,7 +13,6 @@ package mounter
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -130,35 +131,6 @@ func Canonical(path string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, filepath.Base(clean)), nil
-}
-
-// BindDir mounts a clone of the directory open as dir at target (which
-// must exist; a symlink at target is never followed), read-only if ro.
-func BindDir(dir *os.File, target string, ro bool) error {
-	return bind(int(dir.Fd()), "", unix.AT_EMPTY_PATH, target, ro)
-}
-
-// BindPath mounts a clone of the mount or directory at src onto target.
-func BindPath(src, target string, ro bool) error {
-	return bind(unix.AT_FDCWD, src, unix.AT_SYMLINK_NOFOLLOW, target, ro)
-}
-
-func bind(dirfd int, name string, flags uint, target string, ro bool) error {
-	fd, err := unix.OpenTree(dirfd, name, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|flags)
-	if err != nil {
-		return fmt.Errorf("clone mount for %s: %w", target, err)
-	}
-	defer unix.Close(fd)
-	if ro {
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
-			return fmt.Errorf("make mount for %s read-only: %w", target, err)
-		}
-	}
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("mount at %s: %w", target, err)
-	}
-	return nil
 }
 
 // MaxStack bounds how many mounts stacked at one path UnmountAll removes.

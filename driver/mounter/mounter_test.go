@@ -45,8 +45,29 @@ func table(t *testing.T) Table {
 	return tb
 }
 
+// eachMethod runs fn once with each way of binding that this kernel has,
+// as if Detect had chosen it.
+func eachMethod(t *testing.T, fn func(t *testing.T)) {
+	detected.once.Do(func() {}) // Detect's probe, if not run yet, never runs
+	saved := detected.method
+	t.Cleanup(func() { detected.method = saved })
+	for _, m := range []Method{MountAPI, Legacy} {
+		t.Run(m.String(), func(t *testing.T) {
+			if m == MountAPI && probeMountAPI() != nil {
+				t.Skipf("this kernel has no new mount API: %v", probeMountAPI())
+			}
+			detected.method = m
+			fn(t)
+		})
+	}
+}
+
 func TestBind_SourcesAndReadOnly(t *testing.T) {
 	requireRoot(t)
+	eachMethod(t, testBindSourcesAndReadOnly)
+}
+
+func testBindSourcesAndReadOnly(t *testing.T) {
 	base := canonicalTemp(t)
 	vol, staging, target := filepath.Join(base, "vol"), filepath.Join(base, "staging"), filepath.Join(base, "target")
 	for _, d := range []string{vol, staging, target} {
@@ -109,6 +130,10 @@ func TestBind_SourcesAndReadOnly(t *testing.T) {
 
 func TestUnmount_NeverFollowsSymlink(t *testing.T) {
 	requireRoot(t)
+	eachMethod(t, testUnmountNeverFollowsSymlink)
+}
+
+func testUnmountNeverFollowsSymlink(t *testing.T) {
 	base := canonicalTemp(t)
 	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
 	os.Mkdir(src, 0o755)

@@ -118,16 +118,28 @@ var (
 	haveQuotactlFDVal  bool
 )
 
-// haveQuotactlFD reports whether the kernel has quotactl_fd(2). Since
-// ENOSYS from it may also mean "this filesystem has no quota operations",
-// it is probed once with an invalid descriptor: EBADF means it exists.
+// haveQuotactlFD reports whether quotactl_fd(2) can be used. Since ENOSYS
+// from it may also mean "this filesystem has no quota operations", it is
+// probed once with an invalid descriptor: only EBADF means it is there.
+// ENOSYS (a kernel before 5.14) and EPERM (a seccomp profile that denies
+// it, as older container runtimes' do) mean quotactl(2) on the block device.
 func haveQuotactlFD() bool {
 	haveQuotactlFDOnce.Do(func() {
 		_, _, errno := unix.Syscall6(unix.SYS_QUOTACTL_FD, uintptr(^uint32(0)),
 			uintptr(qcmd(qGetInfo, prjQuota)), 0, 0, 0, 0)
-		haveQuotactlFDVal = errno != unix.ENOSYS
+		haveQuotactlFDVal = errno == unix.EBADF
 	})
 	return haveQuotactlFDVal
+}
+
+// Interface names the system call that project quotas go through in this
+// process: quotactl_fd(2) on an open directory, or quotactl(2) on the
+// filesystem's block device where quotactl_fd cannot be used.
+func Interface() string {
+	if haveQuotactlFD() {
+		return "quotactl_fd(2)"
+	}
+	return "quotactl(2) on the block device"
 }
 
 // forceDevicePath makes Open use quotactl(2) with a block device even when
