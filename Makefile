@@ -27,9 +27,11 @@ endef
 help: ## Show this help.
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
+# The binary is static (CGO_ENABLED=0): no ELF interpreter and no glibc
+# dependency, so one build runs on every node, from CentOS 7 (glibc 2.17) up.
 .PHONY: build
-build: ## Build the plugin into _output/localdisk (version from git describe).
-	$(GO) build -o $(BIN) -ldflags "$(LDFLAGS)" ./cmd/localdisk
+build: ## Build the static plugin binary into _output/localdisk (version from git describe).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) -ldflags "$(LDFLAGS)" ./cmd/localdisk
 
 .PHONY: run
 run: build ## Build, then serve the embedded default pool on _output/csi.sock.

@@ -36,6 +36,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "localdisk")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/localdisk")
 	cmd.Dir = filepath.Dir(mod)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build: static
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/localdisk: %w\n%s", err, out)
 	}
