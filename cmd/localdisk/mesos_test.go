@@ -208,6 +208,12 @@ func TestMesosMarathonApps(t *testing.T) {
 	var isolator mesos.CSIPluginInfo
 	readMesosJSON(t, filepath.Join(examplesDir, "profiles.json"), &profiles)
 	readMesosJSON(t, filepath.Join(examplesDir, "isolator-config.json"), &isolator)
+	for name, p := range profiles.ProfileMatrix {
+		// A directory volume takes its pool's filesystem type or none.
+		if m := p.VolumeCapabilities.Mount; m == nil || m.FSType != "" {
+			t.Errorf("profile %s: mount %+v: want a mount capability with no fs_type", name, m)
+		}
+	}
 	apps, err := filepath.Glob(filepath.Join(examplesDir, "marathon", "*.json"))
 	if err != nil || len(apps) != 6 {
 		t.Fatalf("want 6 Marathon apps, got %v (%v)", apps, err)

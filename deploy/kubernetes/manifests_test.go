@@ -260,6 +260,11 @@ func TestDaemonSet_Provisioner(t *testing.T) {
 		}
 	}
 	for _, a := range c.Args {
+		// A directory volume takes its pool's filesystem type or none: a
+		// default fs_type would be refused wherever it differs.
+		if strings.HasPrefix(a, "--default-fstype") {
+			t.Errorf("csi-provisioner arg %s: directory pools take no fs_type", a)
+		}
 		if strings.Contains(a, "leader-election") {
 			t.Errorf("csi-provisioner arg %s: one provisioner per node needs no leader election", a)
 		}

@@ -69,6 +69,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if len(req.GetName()) > maxNameBytes {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "name is %d bytes long; at most %d are kept", len(req.GetName()), maxNameBytes)
 	}
+	if err := csiutil.CheckName(req.GetName()); err != nil {
+		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	block, err := csiutil.CheckCapabilities(req.GetVolumeCapabilities())
 	if err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)

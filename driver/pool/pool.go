@@ -8,7 +8,8 @@ import (
 )
 
 // DefaultVolumeSize is the size of a ROOT or PATH volume whose request names
-// no capacity at all.
+// no required bytes, when its pool has that much free (else what it has
+// free: ReserveUpTo).
 const DefaultVolumeSize = 1 << 30
 
 // Pool is a configured pool at run time: its capacity and what is charged
@@ -147,6 +148,34 @@ func (p *Pool) Usage(usable func(*Disk) bool) Usage {
 // size; ErrInsufficientCapacity: not now.
 func (p *Pool) Reserve(size int64, write func() error) error {
 	return p.Grow(0, size, write)
+}
+
+// ReserveUpTo charges a ROOT or PATH pool with the largest whole-MiB size
+// of at most ceiling that it has free now, then calls write with that size
+// (the durable record of the charge) outside the accounting mutex, undoing
+// the charge when write fails: a request that names no capacity gets a
+// default that fits the pool. ErrOutOfRange: the pool could never hold
+// 1 MiB; ErrInsufficientCapacity: it has not 1 MiB free now.
+func (p *Pool) ReserveUpTo(ceiling int64, write func(size int64) error) (int64, error) {
+	p.mu.Lock()
+	if p.capacity < MiB {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("%w: pool %q: capacity %d bytes holds no volume", ErrOutOfRange, p.Name, p.capacity)
+	}
+	size := FloorMiB(min(ceiling, p.capacity-p.allocated))
+	if size < MiB {
+		p.mu.Unlock()
+		return 0, fmt.Errorf("%w: pool %q: less than 1 MiB free", ErrInsufficientCapacity, p.Name)
+	}
+	p.allocated += size
+	p.mu.Unlock()
+	if err := write(size); err != nil {
+		p.mu.Lock()
+		p.allocated -= size
+		p.mu.Unlock()
+		return 0, err
+	}
+	return size, nil
 }
 
 // Grow charges a volume growing from `from` to `to` bytes, like Reserve:

@@ -142,3 +142,46 @@ func TestPool_ClaimDisk(t *testing.T) {
 		t.Errorf("usage after unclaim = %+v", u)
 	}
 }
+
+// A request that names no size gets the default, or what the pool still
+// holds when that is less (never OUT_OF_RANGE for a size nobody asked for).
+func TestPool_ReserveUpTo(t *testing.T) {
+	p := New(Spec{Name: "p", Kind: Path}, 10*MiB, nil)
+	var wrote []int64
+	write := func(size int64) error { wrote = append(wrote, size); return nil }
+	if got, err := p.ReserveUpTo(DefaultVolumeSize, write); err != nil || got != 10*MiB {
+		t.Fatalf("default on a 10 MiB pool = %d, %v; want the 10 MiB it holds", got, err)
+	}
+	if _, err := p.ReserveUpTo(DefaultVolumeSize, write); !errors.Is(err, ErrInsufficientCapacity) {
+		t.Errorf("default on a full pool: %v, want ErrInsufficientCapacity", err)
+	}
+	if err := p.Release(10*MiB, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reserve(3*MiB, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.ReserveUpTo(4*MiB+5, write); err != nil || got != 4*MiB {
+		t.Errorf("ceiling of 4 MiB + 5 = %d, %v; want 4 MiB", got, err)
+	}
+	if got, err := p.ReserveUpTo(DefaultVolumeSize, write); err != nil || got != 3*MiB {
+		t.Errorf("default with 3 MiB left = %d, %v; want 3 MiB", got, err)
+	}
+	if len(wrote) != 3 || wrote[0] != 10*MiB || wrote[1] != 4*MiB || wrote[2] != 3*MiB {
+		t.Errorf("write saw sizes %v, want [10 MiB 4 MiB 3 MiB]", wrote)
+	}
+	boom := errors.New("disk full")
+	if err := p.Release(3*MiB, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ReserveUpTo(DefaultVolumeSize, func(int64) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("failed write: %v", err)
+	}
+	if u := p.Usage(nil); u.Allocated != 7*MiB {
+		t.Errorf("a failed write charged: %+v", u)
+	}
+	tiny := New(Spec{Name: "tiny", Kind: Root}, MiB-1, nil)
+	if _, err := tiny.ReserveUpTo(DefaultVolumeSize, write); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("a pool below 1 MiB: %v, want ErrOutOfRange", err)
+	}
+}

@@ -47,7 +47,10 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	if r := m.recordByName(req.Name); r != nil {
 		return m.resume(ctx, r, req)
 	}
-	cands := m.candidates(req.Selector)
+	cands, err := fsTypeCandidates(m.candidates(req.Selector), req.FSType)
+	if err != nil {
+		return nil, err
+	}
 	if req.Block {
 		cands = slices.DeleteFunc(cands, func(p *Pool) bool { return !hasDevices(p) })
 		if len(cands) == 0 {
@@ -77,6 +80,29 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 		return nil, fmt.Errorf("%w: %v", pool.ErrInsufficientCapacity, last)
 	}
 	return nil, last
+}
+
+// fsTypeCandidates leaves out the directory pools on another filesystem
+// than fs_type asks for: a directory volume is served with its pool's
+// filesystem type, or with none named. ErrInvalid when no pool is left for
+// that reason alone.
+func fsTypeCandidates(cands []*Pool, fsType string) ([]*Pool, error) {
+	if fsType == "" {
+		return cands, nil
+	}
+	var other *Pool
+	kept := slices.DeleteFunc(slices.Clone(cands), func(p *Pool) bool {
+		off := p.Kind.Directory() && p.FSType() != "" && !strings.EqualFold(p.FSType(), fsType)
+		if off {
+			other = p
+		}
+		return off
+	})
+	if len(kept) == 0 && other != nil {
+		return nil, fmt.Errorf("%w: fs_type %q: pool %q is on %s; its volumes take that fs_type or none",
+			ErrInvalid, fsType, other.Name, other.FSType())
+	}
+	return kept, nil
 }
 
 // resume answers a CreateVolume for a name that already has a record.
@@ -131,7 +157,17 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	}
 	rec := &state.Record{ID: id, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
 		Capacity: size, Phase: state.Ready, Context: contextOf(p), ProjectID: pid}
-	if err := p.Reserve(size, func() error { return m.makeAndRecord(root, p, rec) }); err != nil {
+	write := func(size int64) error {
+		rec.Capacity = size
+		return m.makeAndRecord(root, p, rec)
+	}
+	if req.Required > 0 {
+		err = p.Reserve(size, func() error { return write(size) })
+	} else {
+		// No size asked for: the default, or what the pool still holds.
+		_, err = p.ReserveUpTo(size, write)
+	}
+	if err != nil {
 		m.releaseProject(p, pid)
 		return nil, fmt.Errorf("create volume %s: %w", id, err)
 	}

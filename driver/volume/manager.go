@@ -39,9 +39,13 @@ func (v *Volume) Device() bool {
 	return d != nil && d.IsDevice()
 }
 
-// FSType is the filesystem type of a device volume's disk, the one
-// localdisk formats it with; "" for every other volume.
+// FSType is the filesystem type a volume is served with: a device disk's
+// (the one localdisk formats it with), or a directory volume's pool's
+// filesystem; "" for a mounted MOUNT disk (any fs_type is taken as given).
 func (v *Volume) FSType() string {
+	if v.Pool.Kind.Directory() {
+		return v.Pool.FSType()
+	}
 	if d := v.Pool.Disk(v.ID); d != nil && d.IsDevice() {
 		return d.FSType
 	}

@@ -50,6 +50,8 @@ type Pool struct {
 	enforce     atomic.Value
 	alloc       atomic.Value
 	quotaLogged atomic.Bool
+	// fsType is the pool's filesystem type (FSType).
+	fsType atomic.Value
 	// stamp is the markerStamp of the marker last verified.
 	stamp atomic.Value
 	// context is the volume_context of its volumes.
@@ -291,6 +293,10 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 	}
 	if err := m.setupQuota(p, root); err != nil {
 		return false, err
+	}
+	if d, err := root.Open("."); err == nil {
+		p.learnFSType(d)
+		d.Close()
 	}
 	if p.Spec.Capacity == nil && p.Capacity() == 0 {
 		var st unix.Statfs_t
