@@ -44,8 +44,9 @@ type Server struct {
 var _ csi.ControllerServer = (*Server)(nil)
 
 // ControllerGetCapabilities: create/delete, list, capacity, online
-// expansion and the single-node multi-writer access modes. Not PUBLISH_UNPUBLISH_VOLUME: a
-// local volume needs no attach step.
+// expansion, the single-node multi-writer access modes and volume health
+// (get and list). Not PUBLISH_UNPUBLISH_VOLUME: a local volume needs no
+// attach step.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var out []*csi.ControllerServiceCapability
 	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
@@ -54,6 +55,8 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+		csi.ControllerServiceCapability_RPC_GET_VOLUME_HEALTH,
+		csi.ControllerServiceCapability_RPC_LIST_VOLUME_HEALTH,
 	} {
 		out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
 			Rpc: &csi.ControllerServiceCapability_RPC{Type: t}}})

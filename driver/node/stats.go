@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -77,33 +76,20 @@ func statfsUsage(id, p string) (*csi.NodeGetVolumeStatsResponse, error) {
 	}}, nil
 }
 
-// NodeGetVolumeHealth reports a volume INACCESSIBLE when its pool or disk is
-// missing, its directory gone, or the pool no longer the recorded one; and
-// DEGRADED when it holds more than its capacity where that is not enforced.
+// NodeGetVolumeHealth reports what the node knows is wrong with a volume
+// (volume.Health): INACCESSIBLE when its pool or disk is missing or
+// replaced, its directory gone, or its erase pending; DEGRADED when it holds
+// more than its capacity where that is not enforced.
 func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
 	id := req.GetVolumeId()
 	if err := required(id, "volume_id"); err != nil {
 		return nil, err
 	}
-	h := &csi.VolumeHealth{VolumeId: id}
-	v, err := s.Volumes.Lookup(id)
-	if errors.Is(err, volume.ErrNotFound) {
+	conds, err := s.Volumes.Health(id)
+	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	var u volume.Usage
-	if err == nil {
-		u, err = s.Volumes.Usage(v)
-	}
-	switch {
-	case err != nil:
-		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
-			Status: csi.VolumeHealthErrorType_INACCESSIBLE, Reason: "PoolUnavailable", Message: err.Error()})
-	case v.Pool.Kind.Directory() && u.Bytes > v.Capacity:
-		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
-			Status: csi.VolumeHealthErrorType_DEGRADED, Reason: "OverCapacity",
-			Message: fmt.Sprintf("volume uses %d bytes, more than its capacity of %d (capacity is not enforced on this pool)", u.Bytes, v.Capacity)})
-	}
-	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: h}, nil
+	return &csi.NodeGetVolumeHealthResponse{VolumeHealth: csiutil.VolumeHealth(id, conds)}, nil
 }
 
 // mountedAt checks that the volume (or a directory of it) is mounted at

@@ -126,7 +126,10 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 				return canonicalDir(o.Device), id, nil
 			}
 		}
-		return "", nil, fmt.Errorf("%w: the disk of volume %s (%v) is missing or not the recorded one", ErrUnhealthy, d.ID, rec.Identity)
+		if _, err := deviceIdentity(d.Device); err == nil {
+			return "", nil, fmt.Errorf("%w: %s is not the disk of volume %s (%v), which is nowhere among the pool's devices", ErrDiskReplaced, d.Device, d.ID, rec.Identity)
+		}
+		return "", nil, fmt.Errorf("%w: the disk of volume %s (%v) is missing", ErrUnhealthy, d.ID, rec.Identity)
 	}
 	id, err := deviceIdentity(d.Device)
 	if err != nil {
@@ -230,7 +233,7 @@ func (m *Manager) checkMountedDisk(id, dir string) error {
 		return nil
 	}
 	if now := mountedIdentity(dir); !sameDisk(r.Identity, now) {
-		return fmt.Errorf("%w: %s holds another filesystem (%v) than volume %s's (%v)", ErrUnhealthy, dir, now, id, r.Identity)
+		return fmt.Errorf("%w: %s holds another filesystem (%v) than volume %s's (%v)", ErrDiskReplaced, dir, now, id, r.Identity)
 	}
 	return nil
 }

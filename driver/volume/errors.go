@@ -4,7 +4,7 @@
 // convergence that finishes or rolls back what a crash left half-done.
 //
 // It knows nothing of gRPC: errors are the sentinels below (and those of
-// package pool), mapped to codes by driver/csierr.
+// package pool), mapped to codes by driver/csiutil.
 package volume
 
 import (
@@ -30,4 +30,10 @@ var (
 	ErrUnhealthy = errors.New("pool unhealthy")
 	// ErrBusy: another operation on the volume is under way; retry later.
 	ErrBusy = errors.New("operation pending for volume")
+	// ErrDirMissing: the pool is there, but the volume's directory is not
+	// (an ErrUnhealthy).
+	ErrDirMissing = fmt.Errorf("%w: volume directory missing", ErrUnhealthy)
+	// ErrDiskReplaced: another disk or filesystem is where the volume's
+	// was (an ErrUnhealthy); it is never used as the volume's.
+	ErrDiskReplaced = fmt.Errorf("%w: disk replaced", ErrUnhealthy)
 )

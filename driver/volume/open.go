@@ -1,7 +1,9 @@
 package volume
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 )
@@ -19,7 +21,9 @@ func (m *Manager) OpenDir(v *Volume) (*os.File, error) {
 			return nil, err
 		}
 		defer root.Close()
-		if f, err = root.Open(path.Join(volumesDir, v.ID)); err != nil {
+		if f, err = root.Open(path.Join(volumesDir, v.ID)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: volume %s: %v", ErrDirMissing, v.ID, err)
+		} else if err != nil {
 			return nil, fmt.Errorf("%w: volume %s: %v", ErrUnhealthy, v.ID, err)
 		}
 	} else {

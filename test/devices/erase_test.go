@@ -159,6 +159,11 @@ func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
 	if _, err := e.create("new", false); err == nil {
 		t.Fatal("the disk was handed out again before its wipe")
 	}
+	h, err := e.p.Controller().ControllerGetVolumeHealth(context.Background(), &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
+	if s := h.GetVolumeHealth().GetHealthStatuses(); err != nil || len(s) != 1 ||
+		s[0].GetStatus() != csi.VolumeHealthErrorType_INACCESSIBLE || s[0].GetReason() != "ErasePending" {
+		t.Errorf("health of a deleted volume whose wipe is pending: %v, %v; want INACCESSIBLE/ErasePending", h, err)
+	}
 	sh(t, "chattr", "-i", stuck)
 	e.eventually("the disk wiped and handed out again", func() error {
 		_, err := e.create("new", false)

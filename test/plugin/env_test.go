@@ -27,6 +27,7 @@ const mib = 1 << 20
 type env struct {
 	t     *testing.T
 	dir   string
+	data  string // the PATH pool's disk
 	disks []string
 	p     *testutil.Plugin
 }
@@ -36,6 +37,7 @@ func newEnv(t *testing.T) *env {
 	dir := testutil.ShortTempDir(t)
 	e := &env{t: t, dir: dir}
 	data := testutil.LoopDisk(t, dir, 64, "ext4")
+	e.data = data
 	for range 2 {
 		e.disks = append(e.disks, testutil.LoopDisk(t, dir, 32, "ext4"))
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -162,6 +163,9 @@ func TestMount_SwappedDiskIsRefused(t *testing.T) {
 	t.Cleanup(func() { exec.Command("umount", root).Run() })
 	os.WriteFile(filepath.Join(root, "precious"), []byte("not yours"), 0o644)
 
+	if got := e.health(id); !slices.Equal(got, []string{"INACCESSIBLE/DiskReplaced"}) {
+		t.Errorf("health of a volume whose disk was swapped: %v, want INACCESSIBLE/DiskReplaced", got)
+	}
 	staging, _ := e.paths(id)
 	wantCode(t, e.stage(id, staging), codes.FailedPrecondition, "stage on a swapped disk")
 	wantCode(t, e.delete(id), codes.FailedPrecondition, "delete on a swapped disk")
