@@ -32,8 +32,10 @@ type Inspection struct {
 // InspectPool inspects a ROOT/PATH pool as the Manager's start-up would
 // (see refresh), reading the state dir's recorded marker and the pool's
 // own, without creating, writing or enabling anything. hasRecords says
-// whether a volume record points into the pool.
-func InspectPool(stateDir string, spec pool.Spec, hasRecords bool) Inspection {
+// whether a volume record points into the pool; it is asked only when that
+// decides (a pool with no marker anywhere), so a caller can read the
+// records lazily.
+func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspection {
 	in := Inspection{Dir: canonicalDir(spec.Path)}
 	if !spec.Kind.Directory() {
 		in.Err = fmt.Errorf("pool %q is a %s pool, not a directory pool", spec.Name, spec.Kind)
@@ -41,7 +43,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords bool) Inspection {
 	}
 	if _, err := os.Lstat(in.Dir); errors.Is(err, fs.ErrNotExist) {
 		in.Missing = true
-		if spec.Kind != pool.Root || hasRecords {
+		if spec.Kind != pool.Root || hasRecords() {
 			in.Err = fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, spec.Name, err)
 			return in
 		}

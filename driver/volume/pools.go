@@ -306,7 +306,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 // copy wins; a pool seen for the first time is initialised only when no
 // record points into it.
 func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (string, error) {
-	found, recorded, fresh, err := findMarker(m.stateRoot, spec, dir, hasRecords)
+	found, recorded, fresh, err := findMarker(m.stateRoot, spec, dir, func() bool { return hasRecords })
 	if err != nil || recorded {
 		return found.ID, err // open() verifies the disk carries a recorded one
 	}
@@ -335,7 +335,7 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 // marker recorded in the state dir (recorded; stateRoot may be nil: no
 // state dir yet), else the one on the pool's disk, else a new one for a
 // pool that no record points into (fresh: adoptMarker writes it).
-func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords bool) (found marker, recorded, fresh bool, err error) {
+func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords func() bool) (found marker, recorded, fresh bool, err error) {
 	if stateRoot != nil {
 		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
 		switch {
@@ -363,7 +363,7 @@ func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords bool)
 		return found, false, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return marker{}, false, false, err
-	case hasRecords:
+	case hasRecords():
 		return marker{}, false, false, errors.New("marker missing while volume records point into the pool (disk not mounted?)")
 	}
 	return marker{Pool: spec.Name, ID: randomID()}, false, true, nil
