@@ -61,8 +61,15 @@ var cgroupMarkers = []string{"/docker", "/kubepods", "/containerd", "/libpod", "
 func (h host) container() (in, reachable bool, why string) {
 	self, err1 := h.readlink("/proc/self/ns/mnt")
 	one, err2 := h.readlink("/proc/1/ns/mnt")
-	if err1 == nil && err2 == nil && self != one {
-		return true, true, "its mount namespace is not PID 1's"
+	if err1 == nil && err2 == nil {
+		if self != one {
+			return true, true, "its mount namespace is not PID 1's"
+		}
+	} else if a, b := h.rootMountID("/proc/self/mountinfo"), h.rootMountID("/proc/1/mountinfo"); a != "" && b != "" && a != b {
+		// PID 1's namespace link cannot be read (it takes ptrace rights
+		// over PID 1), but its mount table can: mount IDs are unique
+		// across namespaces, so another root mount is another namespace.
+		return true, true, "its mount namespace is not PID 1's (another root mount)"
 	}
 	for _, f := range []string{"/.dockerenv", "/run/.containerenv"} {
 		if h.exists(f) {
@@ -79,6 +86,21 @@ func (h host) container() (in, reachable bool, why string) {
 		}
 	}
 	return false, false, ""
+}
+
+// rootMountID is the mount ID of the root mount in the mount table at
+// path, "" when it cannot be read.
+func (h host) rootMountID(path string) string {
+	b, err := h.readFile(path)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == "/" {
+			return f[0]
+		}
+	}
+	return ""
 }
 
 // propagation reports whether the binds made under dir reach the host.
