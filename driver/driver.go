@@ -174,7 +174,7 @@ func Check(opts Options, targetDir string) []check.Finding {
 		if cfg, err = pool.Load(opts.ConfigFile, opts.WorkDir); err != nil {
 			found = check.Finding{Level: check.Fail, Subject: "config", Message: err.Error() + ": serve refuses to start"}
 		} else {
-			found.Message = fmt.Sprintf("%s: %d pools", opts.ConfigFile, len(cfg.Pools))
+			found.Message = fmt.Sprintf("%s: %d pool(s)", opts.ConfigFile, len(cfg.Pools))
 		}
 	}
 	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true})...)
