@@ -33,6 +33,7 @@ var flagSections = map[string]string{
 	"serve":     "`localdisk serve`",
 	"clientCmd": "`localdisk status` and `localdisk volumes`",
 	"mesosCmd":  "`localdisk mesos`",
+	"checkCmd":  "`localdisk check`",
 }
 
 func readDoc(t *testing.T, name string) string {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/localdisk-csi/localdisk/driver/admin"
+	"github.com/localdisk-csi/localdisk/driver/check"
 	"github.com/localdisk-csi/localdisk/driver/controller"
 	"github.com/localdisk-csi/localdisk/driver/identity"
 	"github.com/localdisk-csi/localdisk/driver/metrics"
@@ -47,6 +48,7 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	}
 	entry := log.WithField("component", "localdisk")
 	logInterfaces(entry)
+	logFindings(entry, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg}))
 	vols, err := volume.New(opts.StateDir, cfg, entry.WithField("component", "volumes"))
 	if err != nil {
 		return nil, err
@@ -135,4 +137,45 @@ func logInterfaces(log *logrus.Entry) {
 		return
 	}
 	f.Debug("kernel interfaces")
+}
+
+// logFindings logs what `localdisk check` would report, one line per
+// finding (info, warning, error), before start-up converges the state. A
+// failure here stops nothing: serve refuses to start only where it always
+// did (bad options, a bad pools file, an unusable state dir, an unreadable
+// record), and serves the healthy rest of the configuration otherwise.
+func logFindings(log *logrus.Entry, findings []check.Finding) {
+	for _, f := range findings {
+		e := log.WithField("check", f.Subject)
+		switch f.Level {
+		case check.Fail:
+			e.Error(f.Message)
+		case check.Warn:
+			e.Warn(f.Message)
+		default:
+			e.Info(f.Message)
+		}
+	}
+}
+
+// Check computes the findings of `localdisk check` for the options of
+// serve (the endpoint is not needed) without changing anything: bad
+// options or a bad pools file are failures, then come check.Run's.
+// targetDir is where the CO makes its mounts ("": see check.ProbeDir).
+func Check(opts Options, targetDir string) []check.Finding {
+	if err := opts.validate(false); err != nil {
+		return []check.Finding{{Level: check.Fail, Subject: "config", Message: err.Error() + ": serve refuses to start"}}
+	}
+	cfg := pool.Default(opts.StateDir)
+	found := check.Finding{Level: check.OK, Subject: "config",
+		Message: "no pools file: the default ROOT pool \"root\" at " + cfg.Pools[0].Path}
+	if opts.ConfigFile != "" {
+		var err error
+		if cfg, err = pool.Load(opts.ConfigFile, opts.WorkDir); err != nil {
+			found = check.Finding{Level: check.Fail, Subject: "config", Message: err.Error() + ": serve refuses to start"}
+		} else {
+			found.Message = fmt.Sprintf("%s: %d pool(s)", opts.ConfigFile, len(cfg.Pools))
+		}
+	}
+	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true})...)
 }

@@ -76,7 +76,10 @@ var driverNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$
 var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
 
 // Validate fills defaults from the environment and checks the options.
-func (o *Options) Validate() error {
+func (o *Options) Validate() error { return o.validate(true) }
+
+// validate is Validate; `localdisk check` needs no endpoint.
+func (o *Options) validate(needEndpoint bool) error {
 	if o.NodeID == "" {
 		o.NodeID = os.Getenv(envMesosAgentID)
 	}
@@ -92,10 +95,10 @@ func (o *Options) Validate() error {
 		// alphanumeric at both ends; Kubernetes makes it a node label).
 		return fmt.Errorf("node ID %q is not a valid topology value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends): give --node-id", o.NodeID)
 	}
-	if o.Endpoint == "" {
+	if o.Endpoint == "" && needEndpoint {
 		return errors.New("--endpoint (or $" + envEndpoint + ") is required")
 	}
-	if _, err := SocketPath(o.Endpoint); err != nil {
+	if _, err := SocketPath(o.Endpoint); err != nil && o.Endpoint != "" {
 		return err
 	}
 	if !filepath.IsAbs(o.StateDir) {

@@ -2,6 +2,7 @@
 // disks as ROOT, PATH and MOUNT volumes over CSI v1.
 //
 //	localdisk [serve] --endpoint unix:///ABS/csi.sock --node-id NODE --state-dir DIR --config FILE
+//	localdisk check [serve's flags] [--target-dir DIR] [--output text|json]
 //	localdisk status|volumes [--endpoint unix:///ABS/csi.sock] [--output table|json]
 //	localdisk version
 package main
@@ -34,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stderr)
+	case "check":
+		return checkCmd(args, stdout, stderr)
 	case "status", "volumes":
 		return clientCmd(cmd, args, stdout, stderr)
 	case "version":
@@ -42,10 +45,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "mesos":
 		return mesosCmd(args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: localdisk [serve|status|volumes|mesos|version] [flags]; localdisk CMD -h lists the flags")
+		fmt.Fprintln(stdout, `usage: localdisk [serve|check|status|volumes|mesos|version] [flags]; localdisk CMD -h lists the flags
+  serve    serve CSI on --endpoint (the default command)
+  check    with serve's flags: can the plugin serve here? one line per finding; exit 0 yes, 1 no
+  status   the pools of a running plugin
+  volumes  the volumes of a running plugin
+  mesos    print the documents a Mesos agent needs
+  version  print the version`)
 		return 0
 	}
-	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve, status, volumes, mesos or version)\n", cmd)
+	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve, check, status, volumes, mesos or version)\n", cmd)
 	return 2
 }
 

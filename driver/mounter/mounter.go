@@ -72,12 +72,7 @@ func (t Table) At(path string) *mountinfo.Info {
 // Locate is the Source of the directory at path (canonical): the filesystem
 // of the mount containing it and the directory's path inside that filesystem.
 func (t Table) Locate(path string) (Source, error) {
-	var best *mountinfo.Info
-	for _, e := range t {
-		if within(path, e.Mountpoint) && (best == nil || len(e.Mountpoint) >= len(best.Mountpoint)) {
-			best = e
-		}
-	}
+	best := t.Containing(path)
 	if best == nil {
 		return Source{}, fmt.Errorf("no mount contains %s", path)
 	}
@@ -87,6 +82,19 @@ func (t Table) Locate(path string) (Source, error) {
 		root = strings.TrimSuffix(root, "/") + "/" + rel
 	}
 	return Source{Major: best.Major, Minor: best.Minor, Root: root}, nil
+}
+
+// Containing is the topmost mount whose mount point is path (canonical)
+// or one of its parents: the mount that holds path. nil for a table
+// without /.
+func (t Table) Containing(path string) *mountinfo.Info {
+	var best *mountinfo.Info
+	for _, e := range t {
+		if within(path, e.Mountpoint) && (best == nil || len(e.Mountpoint) >= len(best.Mountpoint)) {
+			best = e
+		}
+	}
+	return best
 }
 
 // Uses lists the mounts that show the directory at path (canonical, located

@@ -211,14 +211,38 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // (their rename never happened, so the previous record is the truth). A
 // record that cannot be parsed is returned in bad, never silently dropped.
 func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
-	entries, err := fs.ReadDir(s.root.FS(), ".")
+	return scan(s.root, true)
+}
+
+// ReadAll reads every record of the state dir as Load would, without
+// writing anything: temp files are skipped, not removed, and a state dir
+// (or volumes directory) that does not exist yet holds no records. It is
+// for `localdisk check`, which must not change the state.
+func ReadAll(stateDir string) (records []*Record, bad []*LoadError, err error) {
+	root, err := os.OpenRoot(stateDir + "/" + dirName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer root.Close()
+	return scan(root, false)
+}
+
+// scan reads the records in root, removing temp files if removeTemp.
+func scan(root *os.Root, removeTemp bool) (records []*Record, bad []*LoadError, err error) {
+	entries, err := fs.ReadDir(root.FS(), ".")
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, tmpPrefix) {
-			if err := s.root.Remove(name); err != nil {
+			if !removeTemp {
+				continue
+			}
+			if err := root.Remove(name); err != nil {
 				return nil, nil, fmt.Errorf("remove stale temp record %s: %w", name, err)
 			}
 			continue
@@ -228,7 +252,7 @@ func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
 			bad = append(bad, &LoadError{File: name, Err: errors.New("not a volume record")})
 			continue
 		}
-		r, err := s.read(name)
+		r, err := read(root, name)
 		if err == nil && r.ID != id {
 			err = fmt.Errorf("record names volume %q", r.ID)
 		}
@@ -241,8 +265,8 @@ func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
 	return records, bad, nil
 }
 
-func (s *Store) read(name string) (*Record, error) {
-	data, err := s.root.ReadFile(name)
+func read(root *os.Root, name string) (*Record, error) {
+	data, err := root.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}

@@ -312,41 +312,21 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 // copy wins; a pool seen for the first time is initialised only when no
 // record points into it.
 func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (string, error) {
-	var recorded marker
-	data, err := m.stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(data, &recorded); err != nil {
-			return "", fmt.Errorf("state %s/%s.json: %w", poolsDir, spec.Name, err)
-		}
-		return recorded.ID, nil // open() verifies the disk carries it
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", err
+	found, recorded, fresh, err := findMarker(m.stateRoot, spec, dir, func() bool { return hasRecords })
+	if err != nil || recorded {
+		return found.ID, err // open() verifies the disk carries a recorded one
 	}
-	pr, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", err
-	}
-	defer pr.Close()
-	markerPath := path.Join(dataDir, markerFile)
-	onDisk, err := pr.ReadFile(markerPath)
-	var found marker
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(onDisk, &found); err != nil || found.Pool != spec.Name || found.ID == "" {
-			return "", fmt.Errorf("marker %s belongs to another pool or is corrupt", filepath.Join(dir, markerPath))
+	if fresh {
+		pr, err := os.OpenRoot(dir)
+		if err != nil {
+			return "", err
 		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", err
-	case hasRecords:
-		return "", errors.New("marker missing while volume records point into the pool (disk not mounted?)")
-	default:
-		found = marker{Pool: spec.Name, ID: randomID()}
+		defer pr.Close()
 		if err := pr.Mkdir(dataDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", err
 		}
 		blob, _ := json.Marshal(found)
-		if err := writeFileSync(pr, markerPath, blob); err != nil {
+		if err := writeFileSync(pr, path.Join(dataDir, markerFile), blob); err != nil {
 			return "", err
 		}
 	}
@@ -355,6 +335,44 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 		return "", err
 	}
 	return found.ID, nil
+}
+
+// findMarker is what adoptMarker decides, without writing anything: the
+// marker recorded in the state dir (recorded; stateRoot may be nil: no
+// state dir yet), else the one on the pool's disk, else a new one for a
+// pool that no record points into (fresh: adoptMarker writes it).
+func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords func() bool) (found marker, recorded, fresh bool, err error) {
+	if stateRoot != nil {
+		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(data, &found); err != nil {
+				return marker{}, false, false, fmt.Errorf("state %s/%s.json: %w", poolsDir, spec.Name, err)
+			}
+			return found, true, false, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return marker{}, false, false, err
+		}
+	}
+	pr, err := os.OpenRoot(dir)
+	if err != nil {
+		return marker{}, false, false, err
+	}
+	defer pr.Close()
+	markerPath := path.Join(dataDir, markerFile)
+	onDisk, err := pr.ReadFile(markerPath)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(onDisk, &found); err != nil || found.Pool != spec.Name || found.ID == "" {
+			return marker{}, false, false, fmt.Errorf("marker %s belongs to another pool or is corrupt", filepath.Join(dir, markerPath))
+		}
+		return found, false, false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return marker{}, false, false, err
+	case hasRecords():
+		return marker{}, false, false, errors.New("marker missing while volume records point into the pool (disk not mounted?)")
+	}
+	return marker{Pool: spec.Name, ID: randomID()}, false, true, nil
 }
 
 // writeFileSync writes name atomically and durably inside r.

@@ -61,29 +61,59 @@ func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
 // enforcement sets the pool's enforcement from its filesystem, or says why
 // it has none.
 func (m *Manager) enforcement(p *Pool, dir *os.File, qfs *quota.FS) (reason error) {
+	d := DecideQuota(p.Spec, dir, qfs)
+	if d.EnableBtrfs {
+		if err := quota.EnableQuota(dir); err != nil {
+			return err
+		}
+	}
+	switch d.Method {
+	case enforceProject:
+		m.allocator(p, qfs.Dev())
+	case enforceNone:
+		return d.Reason
+	}
+	p.enforce.Store(d.Method)
+	return nil
+}
+
+// QuotaDecision is how a ROOT/PATH pool will enforce its volumes'
+// capacities, as decided from its filesystem (see DecideQuota).
+type QuotaDecision struct {
+	// Method is "project" (XFS/ext4 project quota), "btrfs" (qgroups) or ""
+	// (accounting only).
+	Method string
+	// EnableBtrfs: btrfs quotas are off and `quota: required` turns them on.
+	EnableBtrfs bool
+	// Reason says why Method is "".
+	Reason error
+}
+
+// DecideQuota decides, without changing anything, how a ROOT/PATH pool
+// whose `quota` is not off enforces capacities on the filesystem of dir:
+// project quotas where XFS/ext4 enforces them (mounted with prjquota),
+// qgroups where btrfs quotas are enabled (or will be: `quota: required`),
+// else accounting only, with the reason.
+func DecideQuota(spec pool.Spec, dir *os.File, qfs *quota.FS) QuotaDecision {
 	switch qfs.Kind() {
 	case quota.KindXFS, quota.KindExt4:
-		if reason = qfs.Supported(); reason == nil {
-			m.allocator(p, qfs.Dev())
-			p.enforce.Store(enforceProject)
+		if reason := qfs.Supported(); reason != nil {
+			return QuotaDecision{Reason: reason}
 		}
+		return QuotaDecision{Method: enforceProject}
 	case quota.KindBtrfs:
 		on, err := quota.QuotaEnabled(dir)
-		if err == nil && !on && p.Spec.Quota == pool.QuotaRequired {
-			err, on = quota.EnableQuota(dir), true
-		}
 		switch {
 		case err != nil:
-			reason = err
+			return QuotaDecision{Reason: err}
+		case !on && spec.Quota == pool.QuotaRequired:
+			return QuotaDecision{Method: enforceBtrfs, EnableBtrfs: true}
 		case !on:
-			reason = fmt.Errorf("%w: btrfs quotas are not enabled on %s (quota: required enables them)", quota.ErrNotSupported, p.dir)
-		default:
-			p.enforce.Store(enforceBtrfs)
+			return QuotaDecision{Reason: fmt.Errorf("%w: btrfs quotas are not enabled on %s (quota: required enables them)", quota.ErrNotSupported, canonicalDir(spec.Path))}
 		}
-	default:
-		reason = fmt.Errorf("%w: %s is on %s", quota.ErrNotSupported, p.dir, qfs.Kind())
+		return QuotaDecision{Method: enforceBtrfs}
 	}
-	return reason
+	return QuotaDecision{Reason: fmt.Errorf("%w: %s is on %s", quota.ErrNotSupported, canonicalDir(spec.Path), qfs.Kind())}
 }
 
 // withFS opens name inside root and a quota handle on it for fn.

@@ -1,0 +1,263 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/sys/mountinfo"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"golang.org/x/sys/unix"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/quota"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/test/testutil"
+)
+
+// parse parses a pools file for a test.
+func parse(t *testing.T, yaml string) *pool.Config {
+	t.Helper()
+	cfg, err := pool.Parse([]byte(yaml), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// about returns the findings of one subject.
+func about(fs []Finding, subject string) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Subject == subject {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// expect fails unless the subject's findings are, in order, of the levels
+// given and each holds its text.
+func expect(t *testing.T, fs []Finding, subject string, want ...string) {
+	t.Helper()
+	got := about(fs, subject)
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d findings %v, want %d %q", subject, len(got), got, len(want), want)
+	}
+	for i, w := range want {
+		level, text, _ := strings.Cut(w, " ")
+		if string(got[i].Level) != level || !strings.Contains(got[i].Message, text) {
+			t.Errorf("%s: finding %d is %v, want %s with %q", subject, i, got[i], level, text)
+		}
+	}
+}
+
+// snapshot lists every path under dir, to prove a check wrote nothing.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			fmt.Fprintf(&b, "%s %v %d\n", p, fi.Mode(), fi.Size())
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// servesAlike starts the real volume manager on the inputs after the check
+// and fails unless the pools its start-up finds unhealthy (and logs so) are
+// exactly those the check failed: check and serve agree.
+func servesAlike(t *testing.T, state string, cfg *pool.Config, fs []Finding) {
+	t.Helper()
+	log, hook := logtest.NewNullLogger()
+	m, err := volume.New(state, cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatalf("serve would not start: %v", err)
+	}
+	defer m.Close()
+	unhealthy := map[string]bool{}
+	for _, e := range hook.AllEntries() {
+		if strings.HasPrefix(e.Message, "pool unhealthy") {
+			unhealthy[e.Data["pool"].(string)] = true
+		}
+	}
+	for _, p := range m.Pools() {
+		failed := false
+		for _, f := range about(fs, "pool "+p.Name) {
+			failed = failed || f.Level == Fail
+		}
+		if failed != unhealthy[p.Name] {
+			t.Errorf("pool %s: the check failed it: %v, start-up found it unhealthy: %v", p.Name, failed, unhealthy[p.Name])
+		}
+	}
+}
+
+func TestRootAndPathPools(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	state := filepath.Join(dir, "state")
+	notMounted := filepath.Join(dir, "plain")
+	if err := os.Mkdir(notMounted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, fmt.Sprintf(`pools:
+- {name: root, kind: root, path: %s/root}
+- {name: plain, kind: path, path: %s}
+- {name: gone, kind: path, path: %s/gone}
+- {name: free, kind: root, path: %s/free, quota: "off"}
+`, dir, notMounted, dir, dir))
+	before := snapshot(t, dir)
+	fs := Run(Config{StateDir: state, Pools: cfg, Records: true})
+	if after := snapshot(t, dir); after != before {
+		t.Errorf("the check changed the files:\n%s\nwas:\n%s", after, before)
+	}
+	expect(t, fs, "state-dir", "ok does not exist yet: serve makes it")
+	expect(t, fs, "pool root", "ok does not exist yet: serve makes it", "warn capacity accounted, not enforced")
+	expect(t, fs, "pool plain", "warn is not its own mount", "warn capacity accounted")
+	expect(t, fs, "pool gone", "fail no such file or directory")
+	expect(t, fs, "pool free", "ok does not exist yet", "ok (quota: off)")
+	expect(t, fs, "kernel", "ok Linux")
+	expect(t, fs, "mount", "ok binds use")
+	servesAlike(t, state, cfg, fs)
+
+	// Once initialised, the same pools are found by their markers.
+	fs = Run(Config{StateDir: state, Pools: cfg, Records: true})
+	expect(t, fs, "pool root", "ok its marker is the recorded one", "warn capacity accounted")
+	expect(t, fs, "state-dir", "ok is writable", "ok 0 volume records")
+	if err := os.Remove(filepath.Join(dir, "root", "localdisk", "pool.json")); err != nil {
+		t.Fatal(err)
+	}
+	fs = Run(Config{StateDir: state, Pools: cfg})
+	expect(t, fs, "pool root", "fail is unhealthy")
+	servesAlike(t, state, cfg, fs)
+}
+
+func TestStateDir(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	mp := testutil.LoopDisk(t, dir, 32, "ext4")
+	cfg := pool.Default(mp)
+	if err := os.MkdirAll(filepath.Join(mp, "volumes"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mp, "volumes", "junk"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := Run(Config{StateDir: mp, Pools: cfg, Records: true})
+	expect(t, fs, "state-dir", "ok is writable", "fail 1 of 1 volume records cannot be read: serve refuses to start")
+	if err := unix.Mount("", mp, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	fs = Run(Config{StateDir: mp, Pools: cfg, Records: true})
+	expect(t, fs, "state-dir", "fail is not writable")
+	if !Failed(fs) {
+		t.Error("a read-only state dir must fail the check")
+	}
+	if entries, _ := os.ReadDir(mp); len(entries) != 2 { // lost+found, volumes
+		t.Errorf("the state dir holds %v", entries)
+	}
+}
+
+// remountPrjquota mounts the device of the loop disk at mp again with
+// prjquota, as /etc/fstab would.
+func remountPrjquota(t *testing.T, mp string) {
+	t.Helper()
+	infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mp))
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("the mount at %s: %v %v", mp, infos, err)
+	}
+	testutil.UnplugDisk(t, mp)
+	err = unix.Mount(infos[0].Source, mp, infos[0].FSType, 0, "prjquota")
+	if errors.Is(err, unix.EINVAL) {
+		t.Skipf("this kernel's %s has no quota support (mount -o prjquota: %v)", infos[0].FSType, err)
+	}
+	if err != nil {
+		t.Fatalf("mounting %s with prjquota: %v", infos[0].Source, err)
+	}
+}
+
+func TestXFSPathPool(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	mp := testutil.LoopDisk(t, dir, 300, "xfs")
+	cfg := parse(t, fmt.Sprintf("pools:\n- {name: data, kind: path, path: %s}\n- {name: strict, kind: root, path: %s/strict, quota: required}\n", mp, dir))
+	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
+	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "warn is not mounted with prjquota")
+	// quota: required where it cannot be enforced: the pool is unhealthy.
+	expect(t, fs, "pool strict", "ok does not exist yet", "fail quota: required, but capacity cannot be enforced")
+	servesAlike(t, filepath.Join(dir, "state"), cfg, fs)
+	remountPrjquota(t, mp)
+	fs = Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
+	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "ok capacity enforced by project quotas (xfs with prjquota)")
+}
+
+func TestBtrfsPathPool(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	off := testutil.LoopDisk(t, dir, 256, "btrfs")
+	on := testutil.LoopDisk(t, dir, 256, "btrfs")
+	cfg := parse(t, fmt.Sprintf(`pools:
+- {name: auto, kind: path, path: %s}
+- {name: required, kind: path, path: %s, quota: required}
+`, off, on))
+	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
+	expect(t, fs, "pool auto", "ok btrfs at", "warn btrfs quotas are not enabled")
+	expect(t, fs, "pool required", "ok btrfs at", "ok serve enables them")
+	f, err := os.Open(on)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if enabled, err := quota.QuotaEnabled(f); err != nil || enabled {
+		t.Fatalf("after the check, quotas enabled: %v, %v: the check must enable nothing", enabled, err)
+	}
+	g, err := os.Open(off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := quota.EnableQuota(g); err != nil {
+		t.Fatal(err)
+	}
+	fs = Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
+	expect(t, fs, "pool auto", "ok btrfs at", "ok capacity enforced by btrfs qgroups")
+}
+
+func TestMountPoolDisks(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	dev := testutil.LoopDevice(t, dir, 64)
+	mounted := testutil.LoopDisk(t, dir, 32, "ext4")
+	unmounted := filepath.Join(dir, "empty")
+	if err := os.Mkdir(unmounted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, fmt.Sprintf(`pools:
+- name: disks
+  kind: mount
+  disks:
+  - {device: %s, fsType: ext4}
+  - {device: /dev/loop-not-there, fsType: xfs}
+  - {path: %s}
+  - {path: %s}
+`, dev, mounted, unmounted))
+	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg, Records: true})
+	expect(t, fs, "disk "+dev, "ok block device "+dev+", identity backing="+dir+"/dev")
+	expect(t, fs, "disk /dev/loop-not-there", "warn missing")
+	expect(t, fs, "disk "+mounted, "ok ext4 mounted at "+mounted)
+	expect(t, fs, "disk "+unmounted, "warn is not a mount point")
+	expect(t, fs, "pool disks", "ok 2 of 4 disks present")
+	if Failed(fs) {
+		t.Errorf("nothing failed, yet: %v", fs)
+	}
+	testutil.UnplugDisk(t, mounted)
+	none := parse(t, fmt.Sprintf("pools:\n- {name: none, kind: mount, disks: [{path: %s}]}\n", mounted))
+	fs = Run(Config{StateDir: filepath.Join(dir, "state"), Pools: none})
+	expect(t, fs, "pool none", "fail none of its 1 disks is present")
+	servesAlike(t, filepath.Join(dir, "state"), none, fs)
+}
