@@ -137,6 +137,9 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	if err != nil {
 		return nil, err
 	}
+	if err := p.quotaUnmet(); err != nil {
+		return nil, err
+	}
 	root, err := p.open()
 	if err != nil {
 		return nil, err

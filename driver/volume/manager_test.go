@@ -302,3 +302,37 @@ func TestCheckHealth_PoolArrivingLate(t *testing.T) {
 		t.Errorf("create after recovery: %v", err)
 	}
 }
+
+// A pool that says `quota: required` on a filesystem that cannot enforce
+// capacity (the test's temp dir has no project quota) hands nothing out,
+// and says it is unhealthy: capacity 0, Healthy false, CreateVolume refused.
+func TestQuotaRequiredUnmet_HandsNothingOut(t *testing.T) {
+	base := t.TempDir()
+	q := pool.Quantity(10 * MiB)
+	cfg := &pool.Config{Pools: []pool.Spec{{Name: "strict", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q, Quota: pool.QuotaRequired}}}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	m, err := New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := m.Pools()[0]
+	if p.Enforcement() != "" {
+		t.Skipf("the temp dir's filesystem enforces %s: nothing to test", p.Enforcement())
+	}
+	if p.Healthy() {
+		t.Error("a quota: required pool without enforcement says it is healthy")
+	}
+	sel, err := m.ParseSelector(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if avail, _ := m.Capacity(sel, false); avail != 0 {
+		t.Errorf("capacity = %d, want 0", avail)
+	}
+	_, err = m.Create(context.Background(), CreateRequest{Name: "v", Required: MiB, Selector: sel})
+	if err == nil || len(m.List()) != 0 {
+		t.Fatalf("CreateVolume in a quota: required pool without enforcement: %v, %d volumes", err, len(m.List()))
+	}
+}

@@ -169,10 +169,11 @@ func (p *Pool) check(id string) error {
 }
 
 // Healthy reports whether the pool can serve: its marker is the recorded one
-// (ROOT/PATH), or at least one of its disks is mounted (MOUNT).
+// and its capacity enforced where it says `quota: required` (ROOT/PATH), or
+// at least one of its disks is mounted (MOUNT).
 func (p *Pool) Healthy() bool {
 	if p.Kind.Directory() {
-		return p.check("") == nil
+		return p.check("") == nil && p.quotaUnmet() == nil
 	}
 	for _, d := range p.Disks {
 		if diskUsable(d) {
@@ -421,3 +422,12 @@ func diskUsable(d *pool.Disk) bool {
 
 // blockUsable reports whether a disk can be handed out as a raw block volume.
 func blockUsable(d *pool.Disk) bool { return d.IsDevice() && deviceUsable(d) }
+
+// quotaUnmet fails with ErrUnhealthy when the pool says `quota: required`
+// and its capacity is not enforced: it must hand out nothing then.
+func (p *Pool) quotaUnmet() error {
+	if p.Spec.Quota == pool.QuotaRequired && p.Enforcement() == "" {
+		return fmt.Errorf("%w: pool %q: quota: required, but its capacity is not enforced", ErrUnhealthy, p.Name)
+	}
+	return nil
+}
