@@ -24,21 +24,24 @@ const endpointTimeout = 60 * time.Second
 // bare is a plugin process launched with exactly the arguments and
 // environment given, as Mesos launches a plugin container.
 type bare struct {
-	conn *grpc.ClientConn
-	log  string
+	conn    *grpc.ClientConn
+	log     string
+	seccomp string // testutil.Seccomp() at launch
 }
 
 // launchBare starts bin with args and env (nothing else), waits for the
 // socket at endpoint to appear as Mesos does, and connects to it. The
-// process group is killed when the test ends.
+// process group is killed when the test ends. Under LOCALDISK_TEST_SECCOMP
+// it runs through the seccomp launcher, which execs bin in its place.
 func launchBare(t *testing.T, bin string, args, env []string, endpoint string) *bare {
 	t.Helper()
-	b := &bare{log: endpoint + ".log"}
+	b := &bare{log: endpoint + ".log", seccomp: testutil.Seccomp()}
 	logFile, err := os.Create(b.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	name, args := testutil.SeccompCommand(t, b.seccomp, bin, args)
+	cmd := exec.Command(name, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -84,12 +87,22 @@ func launchBare(t *testing.T, bin string, args, env []string, endpoint string) *
 
 // probe calls Probe, waiting (up to Mesos's deadline) until the socket is
 // served: a stale socket file may still be there when the plugin starts.
+// Under the seccomp launcher, the log must then show the fallbacks.
 func (b *bare) probe(t *testing.T) {
 	t.Helper()
 	ctx, cancel := rpcContext()
 	defer cancel()
 	if _, err := csi.NewIdentityClient(b.conn).Probe(ctx, &csi.ProbeRequest{}, grpc.WaitForReady(true)); err != nil {
 		t.Fatalf("Probe: %v", err)
+	}
+	if b.seccomp != "" {
+		data, err := os.ReadFile(b.log)
+		if err == nil {
+			err = testutil.CheckSeccompLog(b.seccomp, string(data))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -30,9 +30,19 @@ var umlFilesystems = []struct {
 		MountOptions: "prjquota"}, []string{"kernel/fs/quota/quota_tree.ko", "kernel/fs/quota/quota_v2.ko"}},
 }
 
+// umlInterface is what the plugin logs as its quota interface inside UML
+// (whose kernel has quotactl_fd): without a filter, and under the
+// launcher's ENOSYS filter.
+var umlInterface = map[string]string{
+	"":                     `quota="quotactl_fd(2)"`,
+	testutil.SeccompENOSYS: `quota="quotactl(2) on the block device"`,
+}
+
 // TestUML_ProjectQuotasEnforceCapacity boots user-mode Linux once per
 // filesystem and runs TestInUML_Enforced there against the real plugin
-// binary, on a disk mounted with prjquota.
+// binary, on a disk mounted with prjquota; then once more per filesystem
+// with the plugin under the seccomp launcher's ENOSYS filter, where it must
+// set the quotas with quotactl(2) on UML's block device.
 func TestUML_ProjectQuotasEnforceCapacity(t *testing.T) {
 	if os.Getenv(inUML) != "" {
 		t.Skip("already inside UML")
@@ -41,20 +51,33 @@ func TestUML_ProjectQuotasEnforceCapacity(t *testing.T) {
 	uml.Require(t, "insmod", "mkfs.xfs", "mkfs.ext4")
 	plugin := testutil.BuildPlugin(t)
 	bin := uml.BuildTestBinary(t, "./test/quota")
-	for _, fs := range umlFilesystems {
-		t.Run(fs.name, func(t *testing.T) {
-			res := uml.Run(t, uml.Options{
-				Binary:  bin,
-				Args:    []string{"-test.run", "^TestInUML_", "-test.v", "-test.count=1"},
-				Env:     []string{inUML + "=" + fs.name, testutil.BinEnv + "=" + plugin},
-				Disks:   []uml.Disk{fs.disk},
-				Modules: fs.modules,
-			})
-			t.Logf("UML kernel %s, %s:\n%s", res.Kernel, fs.name, grepOutput(res.Output))
-			if res.ExitCode != 0 || !regexp.MustCompile(`(?m)^--- PASS: TestInUML_Enforced`).MatchString(res.Output) {
-				t.Fatalf("the test inside UML failed (exit %d):\n%s", res.ExitCode, res.Output)
+	for _, mode := range []string{"", testutil.SeccompENOSYS} {
+		for _, fs := range umlFilesystems {
+			name := fs.name
+			env := []string{inUML + "=" + fs.name, testutil.BinEnv + "=" + plugin}
+			if mode == "" {
+				env = append(env, testutil.SeccompEnv+"="+testutil.SeccompOff)
+			} else {
+				name += "-" + mode
+				env = append(env, testutil.SeccompEnv+"="+mode, testutil.LauncherEnv+"="+testutil.BuildLauncher(t))
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				res := uml.Run(t, uml.Options{
+					Binary:  bin,
+					Args:    []string{"-test.run", "^TestInUML_", "-test.v", "-test.count=1"},
+					Env:     env,
+					Disks:   []uml.Disk{fs.disk},
+					Modules: fs.modules,
+				})
+				t.Logf("UML kernel %s, %s:\n%s", res.Kernel, name, grepOutput(res.Output))
+				if res.ExitCode != 0 || !regexp.MustCompile(`(?m)^--- PASS: TestInUML_Enforced`).MatchString(res.Output) {
+					t.Fatalf("the test inside UML failed (exit %d):\n%s", res.ExitCode, res.Output)
+				}
+				if !strings.Contains(res.Output, umlInterface[mode]) {
+					t.Errorf("the plugin inside UML did not log %s", umlInterface[mode])
+				}
+			})
+		}
 	}
 }
 
@@ -85,6 +108,13 @@ func TestInUML_Enforced(t *testing.T) {
 		}
 	}
 	e := startQuotaPool(t, dir, root, umlVolumeInodes)
+	// The start-up line that names the interfaces (testutil has checked
+	// it shows the fallbacks when under the seccomp launcher).
+	for _, l := range testutil.GrepLog(e.p.Log(), "quota=") {
+		if strings.Contains(l, "mount=") {
+			t.Logf("%s, seccomp %q: plugin: %s", fs, testutil.Seccomp(), l)
+		}
+	}
 	status := run(t, testutil.BuildPlugin(t), "status", "--endpoint", e.p.Address())
 	t.Logf("%s: localdisk status:\n%s", fs, status)
 	if !strings.Contains(status, " on\n") {

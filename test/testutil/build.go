@@ -71,6 +71,7 @@ func BuildPlugin(t testing.TB) string {
 //	func TestMain(m *testing.M) { testutil.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
+	removeLauncher()
 	if built.dir != "" {
 		if err := os.RemoveAll(built.dir); err != nil {
 			fmt.Fprintf(os.Stderr, "testutil: removing %s: %v\n", built.dir, err)

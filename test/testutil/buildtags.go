@@ -125,6 +125,7 @@ func MainWithBuilds(m *testing.M) {
 		}
 	}
 	variants.mu.Unlock()
+	removeLauncher()
 	if built.dir != "" {
 		if err := os.RemoveAll(built.dir); err != nil {
 			fmt.Fprintf(os.Stderr, "testutil: removing %s: %v\n", built.dir, err)

@@ -11,4 +11,10 @@
 // that uses them (StartPlugin).
 //
 // Helpers that need root call RequireRoot themselves.
+//
+// With LOCALDISK_TEST_SECCOMP=enosys (or eperm), every plugin started with
+// StartPlugin runs under the seccomp launcher (test/seccomp/launcher,
+// BuildLauncher), where the new mount API and quotactl_fd(2) fail with that
+// errno, and each start checks that the plugin logged its fallbacks to
+// mount(2) and quotactl(2); PluginOptions.Seccomp chooses per plugin.
 package testutil

@@ -48,6 +48,8 @@ type EnvOptions struct {
 	DeviceDisks int
 	// Env is the plugin's extra environment (PluginOptions.Env).
 	Env []string
+	// Seccomp is PluginOptions.Seccomp: empty follows LOCALDISK_TEST_SECCOMP.
+	Seccomp string
 }
 
 // Env is a running plugin serving a ROOT, a PATH and a MOUNT pool, with a
@@ -66,6 +68,7 @@ type Env struct {
 	Config   string
 	Caps     map[string]int64 // capacity of the ROOT, PATH and device pools
 	P        *Plugin
+	seccomp  string // EnvOptions.Seccomp
 }
 
 // NewEnv sets up the pools and starts the plugin.
@@ -86,8 +89,8 @@ func NewEnv(t testing.TB, o EnvOptions) *Env {
 	o.PathDiskMiB = cmp0(o.PathDiskMiB, 64)
 	o.MountDisks = cmp0(o.MountDisks, 2)
 	e := &Env{T: t, Dir: o.Dir, RootDir: filepath.Join(o.Dir, "root"), StateDir: o.StateDir,
-		CODir: filepath.Join(o.Dir, "co"),
-		Caps:  map[string]int64{RootPool: int64(o.RootCapacity) * MiB, PathPool: int64(o.PathCapacity) * MiB}}
+		CODir: filepath.Join(o.Dir, "co"), seccomp: o.Seccomp,
+		Caps: map[string]int64{RootPool: int64(o.RootCapacity) * MiB, PathPool: int64(o.PathCapacity) * MiB}}
 	e.PathDisk = LoopDisk(t, o.Dir, o.PathDiskMiB, "ext4")
 	for range o.MountDisks {
 		e.Disks = append(e.Disks, LoopDisk(t, o.Dir, 32, "ext4"))
@@ -153,7 +156,7 @@ func cmp0(v, def int) int {
 // extra environment.
 func (e *Env) PluginOptions(env []string) PluginOptions {
 	return PluginOptions{Endpoint: filepath.Join(e.Dir, "csi.sock"), NodeID: "node-1",
-		StateDir: e.StateDir, ConfigPath: e.Config, Env: env}
+		StateDir: e.StateDir, ConfigPath: e.Config, Env: env, Seccomp: e.seccomp}
 }
 
 // Ctx is a context for one RPC.

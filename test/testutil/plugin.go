@@ -58,6 +58,12 @@ type PluginOptions struct {
 	// MESOS_AGENT_ID in the environment, and the command line has neither
 	// --endpoint, --node-id nor the subcommand (serve is the default).
 	MesosStyle bool
+	// Seccomp runs the plugin under the seccomp launcher: "enosys" or
+	// "eperm" (see SeccompEnv), or "off" for never. Empty follows
+	// LOCALDISK_TEST_SECCOMP (Seccomp()). Under the launcher, every start
+	// checks that the plugin logged its fallback to mount(2) (see
+	// CheckSeccompLog).
+	Seccomp string
 }
 
 // Plugin is a localdisk process started by StartPlugin for one test. Its
@@ -72,6 +78,9 @@ type Plugin struct {
 
 	cmd  *exec.Cmd     // nil when not running
 	done chan struct{} // closed when cmd has exited and waitErr is set
+	// logStart is the size of LogPath before the last launch: what the
+	// running process wrote begins there.
+	logStart int64
 
 	mu      sync.Mutex
 	waitErr error
@@ -103,6 +112,18 @@ func (p *Plugin) Address() string { return "unix://" + p.opts.Endpoint }
 
 // Options returns the options the plugin was started with.
 func (p *Plugin) Options() PluginOptions { return p.opts }
+
+// SeccompMode is the launcher mode the plugin runs in: "enosys", "eperm",
+// or "" (no filter).
+func (p *Plugin) SeccompMode() string {
+	switch p.opts.Seccomp {
+	case "":
+		return Seccomp()
+	case SeccompOff:
+		return ""
+	}
+	return p.opts.Seccomp
+}
 
 // Running reports whether the plugin process is running.
 func (p *Plugin) Running() bool {
@@ -181,10 +202,13 @@ func (p *Plugin) launch() {
 	if err != nil {
 		p.t.Fatalf("opening the plugin log: %v", err)
 	}
-	args := p.args()
+	if fi, err := logFile.Stat(); err == nil {
+		p.logStart = fi.Size()
+	}
+	name, args := SeccompCommand(p.t, p.SeccompMode(), p.bin, p.args())
 	fmt.Fprintf(logFile, "=== %s testutil: starting %s %s\n",
-		time.Now().Format(time.RFC3339Nano), p.bin, strings.Join(args, " "))
-	cmd := exec.Command(p.bin, args...)
+		time.Now().Format(time.RFC3339Nano), name, strings.Join(args, " "))
+	cmd := exec.Command(name, args...)
 	cmd.Env = p.env()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -227,7 +251,8 @@ func startLocked(cmd *exec.Cmd, exited func(error)) (chan struct{}, error) {
 	return done, nil
 }
 
-// waitReady polls Probe on a fresh connection until it answers OK, then
+// waitReady polls Probe on a fresh connection until it answers OK, checks
+// that a plugin under the seccomp launcher logged its fallbacks, then
 // makes sure the cached connection (if any) is connected again.
 func (p *Plugin) waitReady() {
 	p.t.Helper()
@@ -249,6 +274,11 @@ func (p *Plugin) waitReady() {
 				StartTimeout, lastErr, p.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if mode := p.SeccompMode(); mode != "" {
+		if err := CheckSeccompLog(mode, p.runLog()); err != nil {
+			p.t.Fatalf("%v\n%s", err, p.LogTail())
+		}
 	}
 	p.mu.Lock()
 	conn := p.conn
@@ -391,6 +421,15 @@ func (p *Plugin) Controller() csi.ControllerClient { return csi.NewControllerCli
 
 // Node returns a client of the plugin's Node service.
 func (p *Plugin) Node() csi.NodeClient { return csi.NewNodeClient(p.Conn()) }
+
+// runLog returns what the plugin logged since its last launch.
+func (p *Plugin) runLog() string {
+	data, err := os.ReadFile(p.LogPath)
+	if err != nil || int64(len(data)) < p.logStart {
+		return ""
+	}
+	return string(data[p.logStart:])
+}
 
 // LogTail returns the end of the plugin's log, for failure messages.
 func (p *Plugin) LogTail() string {

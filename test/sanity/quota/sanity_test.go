@@ -38,7 +38,8 @@ func TestSanity_Quota(t *testing.T) {
 }
 
 // TestUML_SanityProjectQuotas boots UML for XFS and ext4 and runs
-// TestSanity_Quota there.
+// TestSanity_Quota there (under LOCALDISK_TEST_SECCOMP, with the plugin
+// under the seccomp launcher there too).
 func TestUML_SanityProjectQuotas(t *testing.T) {
 	if os.Getenv(inUML) != "" {
 		t.Skip("already inside UML")
@@ -47,6 +48,11 @@ func TestUML_SanityProjectQuotas(t *testing.T) {
 	uml.Require(t, "insmod", "mkfs.xfs", "mkfs.ext4")
 	plugin := testutil.BuildPlugin(t)
 	bin := uml.BuildTestBinary(t, "./test/sanity/quota")
+	env := []string{testutil.BinEnv + "=" + plugin, "GINKGO_NO_COLOR=TRUE"}
+	if mode := testutil.Seccomp(); mode != "" {
+		// The plugin inside UML runs under the seccomp launcher too.
+		env = append(env, testutil.SeccompEnv+"="+mode, testutil.LauncherEnv+"="+testutil.BuildLauncher(t))
+	}
 	for _, fs := range []struct {
 		name    string
 		format  []string
@@ -60,7 +66,7 @@ func TestUML_SanityProjectQuotas(t *testing.T) {
 			res := uml.Run(t, uml.Options{
 				Binary:  bin,
 				Args:    []string{"-test.run", "^TestSanity_Quota$", "-test.v", "-test.count=1"},
-				Env:     []string{inUML + "=" + fs.name, testutil.BinEnv + "=" + plugin, "GINKGO_NO_COLOR=TRUE"},
+				Env:     append([]string{inUML + "=" + fs.name}, env...),
 				Disks:   []uml.Disk{{Name: "data", Size: 512 << 20, Format: fs.format, MountOptions: "prjquota"}},
 				Modules: fs.modules,
 			})
