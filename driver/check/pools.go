@@ -136,6 +136,7 @@ func (r *run) disk(spec pool.Spec, d pool.DiskSpec) bool {
 	dev := canonical(d.Device)
 	l, note := r.claims(spec, d, id)
 	r.add(finding(l, subject, "block device %s, identity %s%s", dev, formatIdentity(id), note))
+	r.deviceDisk(spec, d, subject)
 	return true
 }
 

@@ -261,3 +261,31 @@ func TestMountPoolDisks(t *testing.T) {
 	expect(t, fs, "pool none", "fail none of its 1 disks is present")
 	servesAlike(t, filepath.Join(dir, "state"), none, fs)
 }
+
+// A device pool that erases by discard, on a device that cannot discard,
+// is told of before a delete fails on it.
+func TestDiscardOnADeviceWithout(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	yes := testutil.LoopDevice(t, dir, 16)
+	no := noDiscardDevice(t, dir)
+	cfg := parse(t, fmt.Sprintf("pools:\n- name: d\n  kind: mount\n  erase: discard\n  disks:\n  - {device: %s, fsType: ext4}\n  - {device: %s, fsType: ext4}\n", yes, no))
+	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
+	expect(t, fs, "disk "+yes, "ok block device")
+	expect(t, fs, "disk "+no, "ok block device", "warn does not support discard")
+}
+
+func TestKernelVersion(t *testing.T) {
+	for release, want := range map[string][2]int{
+		"3.10.0-1160.el7.x86_64": {3, 10}, "5.4.0-150-generic": {5, 4}, "6.18.44-fc-v1045": {6, 18}, "4.19": {4, 19}, "5.10+": {5, 10},
+	} {
+		if maj, min, ok := kernelVersion(release); !ok || maj != want[0] || min != want[1] {
+			t.Errorf("kernelVersion(%q) = %d.%d %v, want %d.%d", release, maj, min, ok, want[0], want[1])
+		}
+	}
+	for _, bad := range []string{"", "6", "x.y"} {
+		if _, _, ok := kernelVersion(bad); ok {
+			t.Errorf("kernelVersion(%q) ok", bad)
+		}
+	}
+}

@@ -154,7 +154,9 @@ func (m *Manager) erase(p *Pool, r *state.Record) error {
 			failpoint.Inject(failpoint.WipeStarted)
 		}
 	case pool.EraseDiscard:
-		if err := ioctlRange(int(f.Fd()), unix.BLKDISCARD, 0, uint64(size)); err != nil {
+		if err := ioctlRange(int(f.Fd()), unix.BLKDISCARD, 0, uint64(size)); errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("discard %s: %w: the device does not support discard; give pool %q erase: zero", dev, err, p.Name)
+		} else if err != nil {
 			return fmt.Errorf("discard %s: %w", dev, err)
 		}
 	}
