@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -76,8 +77,9 @@ func probeMountAPI() error {
 // BindDir mounts a clone of the directory open as dir at target (which
 // must exist; a symlink at target is never followed), read-only if ro.
 func BindDir(dir *os.File, target string, ro bool) error {
+	defer runtime.KeepAlive(dir)
 	if m, _ := Detect(); m == Legacy {
-		return withFile(dir, func(fd int) error { return bindLegacy(fd, target, ro) })
+		return bindLegacy(int(dir.Fd()), target, ro)
 	}
 	return bindAPI(int(dir.Fd()), "", unix.AT_EMPTY_PATH, target, ro)
 }
@@ -219,16 +221,3 @@ func openPath(dirfd int, name string) (int, error) {
 }
 
 func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
-
-// withFile runs fn with f's descriptor, keeping f open meanwhile.
-func withFile(f *os.File, fn func(fd int) error) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
-}

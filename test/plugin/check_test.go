@@ -115,18 +115,8 @@ func TestCheckPropagation(t *testing.T) {
 	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount(target, target, "", unix.MS_BIND, ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(target, 0); err != nil {
-			t.Errorf("unmount %s: %v", target, err)
-		}
-	})
 	// Private here: the child's copy is no peer of it.
-	if err := unix.Mount("", target, "", unix.MS_PRIVATE, ""); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SelfBind(t, target, unix.MS_PRIVATE)
 	args := []string{"--state-dir", filepath.Join(dir, "state"), "--target-dir", target}
 	fs, code := runCheck(t, true, args...)
 	if code != 1 || level(fs, "propagation") != "fail" {

@@ -74,7 +74,23 @@ func BuildPluginWith(t testing.TB, o BuildOptions) string {
 }
 
 // buildVariant builds ./cmd/localdisk with o into a new temporary directory.
+// What is shipped is static (make build): so is what the tests run, but for
+// -race, which needs cgo.
 func buildVariant(o BuildOptions) (dir, bin string, err error) {
+	args := []string{"-ldflags", "-X " + versionVar + "=" + PluginVersion}
+	if len(o.Tags) > 0 {
+		args = append(args, "-tags", strings.Join(o.Tags, ","))
+	}
+	if o.Race {
+		args = append(args, "-race")
+	}
+	return goBuild("localdisk", "./cmd/localdisk", !o.Race, args...)
+}
+
+// goBuild builds the package pkg of this module (with the extra `go build`
+// args) into a new temporary directory, as a binary called name; static
+// (CGO_ENABLED=0) or with cgo.
+func goBuild(name, pkg string, static bool, args ...string) (dir, bin string, err error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", "", err
@@ -83,26 +99,18 @@ func buildVariant(o BuildOptions) (dir, bin string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	dir, err = os.MkdirTemp("", "localdisk-test-bin-")
+	dir, err = os.MkdirTemp("", "localdisk-test-"+name+"-")
 	if err != nil {
 		return "", "", err
 	}
-	bin = filepath.Join(dir, "localdisk")
-	args := []string{"build", "-o", bin, "-ldflags", "-X " + versionVar + "=" + PluginVersion}
-	if len(o.Tags) > 0 {
-		args = append(args, "-tags", strings.Join(o.Tags, ","))
-	}
-	if o.Race {
-		args = append(args, "-race")
-	}
+	bin = filepath.Join(dir, name)
+	args = append(append([]string{"build", "-o", bin}, args...), pkg)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, append(args, "./cmd/localdisk")...)
+	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = root
-	// What is shipped is static (make build): so is what the tests run,
-	// but for -race, which needs cgo.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if o.Race {
+	if !static {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {

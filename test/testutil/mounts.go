@@ -99,3 +99,22 @@ func DetachMounts(under string) (detached []string, err error) {
 	}
 	return detached, nil
 }
+
+// SelfBind makes the existing directory dir a mount of its own (a bind
+// onto itself) with the given propagation (unix.MS_SHARED, MS_PRIVATE,
+// ...), as a kubelet directory is on a host; it is unmounted when the test
+// ends.
+func SelfBind(t testing.TB, dir string, propagation uintptr) {
+	t.Helper()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s onto itself: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := unix.Mount("", dir, "", propagation, ""); err != nil {
+		t.Fatalf("propagation of %s: %v", dir, err)
+	}
+}

@@ -1,10 +1,8 @@
 package testutil
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -91,29 +89,7 @@ func BuildLauncher(t testing.TB) string {
 }
 
 func buildLauncher() (dir, bin string, err error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", "", err
-	}
-	goTool, err := goCommand()
-	if err != nil {
-		return "", "", err
-	}
-	dir, err = os.MkdirTemp("", "localdisk-test-launcher-")
-	if err != nil {
-		return "", "", err
-	}
-	bin = filepath.Join(dir, "launcher")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./test/seccomp/launcher")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", "", fmt.Errorf("go build ./test/seccomp/launcher in %s: %w\n%s", root, err, out)
-	}
-	return dir, bin, nil
+	return goBuild("launcher", "./test/seccomp/launcher", true)
 }
 
 // removeLauncher removes the launcher BuildLauncher built, if any.
