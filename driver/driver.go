@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -51,6 +52,12 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	logFindings(entry, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg}))
 	vols, err := volume.New(opts.StateDir, cfg, entry.WithField("component", "volumes"))
 	if err != nil {
+		return nil, err
+	}
+	// Read-only binds made with mount(2) are prepared there (0700, inside
+	// the state dir, which no CO path may enter).
+	if err := mounter.SetScratch(filepath.Join(opts.StateDir, ScratchDir)); err != nil {
+		vols.Close()
 		return nil, err
 	}
 	debug.FreeOSMemory() // return loading's garbage: the plugin idles for days

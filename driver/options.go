@@ -27,6 +27,9 @@ const (
 	envConfig          = "LOCALDISK_CONFIG"
 	envWorkDir         = "LOCALDISK_WORK_DIR"
 	maxDriverNameBytes = 63
+	// ScratchDir, inside the state dir, is where read-only binds are
+	// prepared when they are made with mount(2) (mounter.SetScratch).
+	ScratchDir = "mnt"
 )
 
 // Options configure one plugin instance.

@@ -24,7 +24,7 @@ func (s *Server) ControllerGetVolumeHealth(_ context.Context, req *csi.Controlle
 	if id == "" {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_id is missing")
 	}
-	conds, err := s.Volumes.Health(id)
+	conds, err := s.Volumes.Health(id, true)
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
@@ -33,7 +33,8 @@ func (s *Server) ControllerGetVolumeHealth(_ context.Context, req *csi.Controlle
 
 // ControllerListVolumeHealth lists the volumes with an adverse condition
 // ("List of abnormal volume health entries"), in ID order, at most
-// max_entries of them a page. csi.proto: "Invalid `starting_token` | 10
+// max_entries of them a page. Over-capacity comes from the usage measured
+// last (by stats or ControllerGetVolumeHealth): no tree is walked here. csi.proto: "Invalid `starting_token` | 10
 // ABORTED".
 func (s *Server) ControllerListVolumeHealth(_ context.Context, req *csi.ControllerListVolumeHealthRequest) (*csi.ControllerListVolumeHealthResponse, error) {
 	if req.GetMaxEntries() < 0 {
@@ -50,8 +51,9 @@ func (s *Server) ControllerListVolumeHealth(_ context.Context, req *csi.Controll
 	resp := &csi.ControllerListVolumeHealthResponse{}
 	max := int(req.GetMaxEntries())
 	for i := sort.SearchStrings(ids, start); i < len(ids); i++ {
-		conds, err := s.Volumes.Health(ids[i])
-		if err != nil || len(conds) == 0 { // gone meanwhile, or healthy
+		// Cached usage only: a list must not walk every volume's tree.
+		conds, err := s.Volumes.Health(ids[i], false)
+		if err != nil || len(conds) == 0 { // gone meanwhile, unreadable, or healthy
 			continue
 		}
 		if max > 0 && len(resp.Entries) == max {

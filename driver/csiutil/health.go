@@ -7,13 +7,16 @@ import (
 )
 
 // VolumeHealth is the CSI form of a volume's conditions (volume.Health):
-// INACCESSIBLE or DEGRADED entries, none for a healthy volume.
+// DEGRADED, INACCESSIBLE or DATA_LOSS entries, none for a healthy volume.
 func VolumeHealth(id string, conds []volume.Condition) *csi.VolumeHealth {
 	h := &csi.VolumeHealth{VolumeId: id}
 	for _, c := range conds {
 		status := csi.VolumeHealthErrorType_DEGRADED
-		if c.Inaccessible {
+		switch c.Severity {
+		case volume.Inaccessible:
 			status = csi.VolumeHealthErrorType_INACCESSIBLE
+		case volume.DataLoss:
+			status = csi.VolumeHealthErrorType_DATA_LOSS
 		}
 		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{
 			Status: status, Reason: c.Reason, Message: c.Message})

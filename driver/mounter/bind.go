@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -115,109 +113,3 @@ func bindAPI(dirfd int, name string, flags uint, target string, ro bool) error {
 	}
 	return nil
 }
-
-// bindLegacy binds what srcfd (an O_PATH or ordinary descriptor) shows onto
-// target with mount(2). Both ends are named as /proc/self/fd/N of handles
-// already open, so no path is resolved twice: the target is opened
-// O_PATH|O_NOFOLLOW below its parent, and a symlink there is refused. A
-// read-only bind is remounted read-only at once; if that fails, the bind is
-// detached again and nothing stays mounted.
-func bindLegacy(srcfd int, target string, ro bool) error {
-	parent, err := unix.Open(filepath.Dir(target), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open the parent of %s: %w", target, err)
-	}
-	defer unix.Close(parent)
-	base := filepath.Base(target)
-	tfd, err := openPath(parent, base)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", target, err)
-	}
-	err = unix.Mount(fdPath(srcfd), fdPath(tfd), "", unix.MS_BIND, "")
-	unix.Close(tfd)
-	if err != nil {
-		return fmt.Errorf("mount at %s: %w", target, err)
-	}
-	if !ro {
-		return nil
-	}
-	if err := remountReadOnly(srcfd, parent, base); err != nil {
-		return fmt.Errorf("make mount at %s read-only: %w", target, err)
-	}
-	return nil
-}
-
-// remountReadOnly makes the bind just made at base (below the open parent)
-// read-only, keeping its other per-mount flags (a remount replaces them
-// all), or detaches it when that cannot be done.
-func remountReadOnly(srcfd, parent int, base string) error {
-	// The mount point cannot be renamed or removed while mounted, so this
-	// lookup finds the new mount's root (the topmost mount there).
-	mfd, err := openPath(parent, base)
-	if err != nil {
-		return err // nothing found to detach either
-	}
-	defer unix.Close(mfd)
-	var ss, ms unix.Stat_t
-	if err := unix.Fstat(srcfd, &ss); err != nil {
-		return err
-	}
-	if err := unix.Fstat(mfd, &ms); err != nil {
-		return err
-	}
-	if ss.Dev != ms.Dev || ss.Ino != ms.Ino {
-		// Not ours (a mount raced onto the same place): left alone.
-		return fmt.Errorf("the mount at %s is not the bind just made", base)
-	}
-	var sfs unix.Statfs_t
-	err = unix.Fstatfs(mfd, &sfs)
-	if err == nil {
-		err = remount(fdPath(mfd), uintptr(unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY)|keptFlags(sfs.Flags))
-	}
-	if err != nil {
-		if uerr := unix.Unmount(fdPath(mfd), unix.MNT_DETACH); uerr != nil {
-			return fmt.Errorf("%w (and detaching the bind: %v)", err, uerr)
-		}
-		return err
-	}
-	return nil
-}
-
-// remount is mount(2) for the read-only remount; tests make it fail.
-var remount = func(target string, flags uintptr) error { return unix.Mount("", target, "", flags, "") }
-
-// keptFlags are the per-mount flags of a statfs f_flags that a bind
-// remount must pass again to keep them.
-func keptFlags(f int64) uintptr {
-	var out uintptr
-	for st, ms := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-	} {
-		if f&st != 0 {
-			out |= ms
-		}
-	}
-	return out
-}
-
-// openPath opens name below dirfd as an O_PATH handle without following a
-// symlink there, and refuses a symlink (a mount through it would follow it).
-func openPath(dirfd int, name string) (int, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		unix.Close(fd)
-		return -1, fmt.Errorf("%s is a symlink: %w", name, unix.ELOOP)
-	}
-	return fd, nil
-}
-
-func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,7 @@ func TestBindLegacy_ReadOnlyKeepsMountFlags(t *testing.T) {
 	if err := unix.Mount("tmpfs", src, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m"); err != nil {
 		t.Fatal(err)
 	}
+	useScratch(t, base)
 	fd, err := openPath(unix.AT_FDCWD, src)
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +65,12 @@ func TestBindLegacy_ReadOnlyKeepsMountFlags(t *testing.T) {
 	}
 }
 
-// A remount that fails leaves nothing mounted: the bind is detached again.
+// A read-only bind whose remount fails leaves nothing mounted: neither at
+// the target, which it never reached, nor on the scratch.
 func TestBindLegacy_FailedRemountLeavesNothing(t *testing.T) {
 	requireRoot(t)
 	base := canonicalTemp(t)
+	useScratch(t, base)
 	vol, target := filepath.Join(base, "vol"), filepath.Join(base, "target")
 	for _, d := range []string{vol, target} {
 		os.Mkdir(d, 0o755)
@@ -77,27 +81,126 @@ func TestBindLegacy_FailedRemountLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(vfd)
-	if err := bindLegacy(vfd, target, false); err != nil {
-		t.Fatal(err)
-	}
-	if table(t).At(target) == nil {
-		t.Fatal("the bind is not in the mount table")
-	}
-	// The remount fails (as when a security module denies it).
 	saved := remount
-	remount = func(string, uintptr) error { return unix.EPERM }
+	remount = func(string, uintptr) error { return unix.EPERM } // as a security module may
 	defer func() { remount = saved }()
-	parent, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	if err := bindLegacy(vfd, target, true); !errors.Is(err, unix.EPERM) {
+		t.Fatalf("read-only bind: %v, want the EPERM it met", err)
+	}
+	if got := mountsBelow(t, base); len(got) != 0 {
+		t.Fatalf("a failed read-only bind left %v mounted", got)
+	}
+	if left, _ := os.ReadDir(filepath.Join(base, "scratch")); len(left) != 0 {
+		t.Errorf("scratch directories left: %v", left)
+	}
+}
+
+// A read-only bind made with mount(2) is read-only in every mount
+// namespace and peer it propagates to, not only where the plugin made it
+// (a remount alone changes one mount: the host's copy of a target under a
+// Bidirectional kubelet dir would stay writable).
+func TestBind_ReadOnlyEverywhereItPropagates(t *testing.T) {
+	requireRoot(t)
+	eachMethod(t, func(t *testing.T) {
+		base := canonicalTemp(t)
+		useScratch(t, base)
+		vol, kubelet, peer := filepath.Join(base, "vol"), filepath.Join(base, "kubelet"), filepath.Join(base, "peer")
+		for _, d := range []string{vol, kubelet, peer} {
+			os.Mkdir(d, 0o755)
+		}
+		// kubelet is a shared mount, and peer a peer of it: what one gets,
+		// the other gets (as the host's copy of a Bidirectional mount).
+		selfBind(t, kubelet, unix.MS_SHARED)
+		if err := unix.Mount(kubelet, peer, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		unmountAtCleanup(t, peer)
+		target := filepath.Join(kubelet, "target")
+		os.Mkdir(target, 0o755)
+		unmountAtCleanup(t, target)
+		unmountAtCleanup(t, filepath.Join(peer, "target"))
+		if err := BindPath(vol, target, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []string{target, filepath.Join(peer, "target")} {
+			e := table(t).At(at)
+			if e == nil {
+				t.Fatalf("nothing mounted at %s", at)
+			}
+			if !ReadOnly(e) {
+				t.Errorf("the bind at %s is %s, not read-only", at, e.Options)
+			}
+			if err := os.WriteFile(filepath.Join(at, "f"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+				t.Errorf("write at %s: %v, want EROFS", at, err)
+			}
+		}
+		if err := UnmountAll(target); err != nil {
+			t.Fatal(err)
+		}
+		if e := table(t).At(filepath.Join(peer, "target")); e != nil {
+			t.Errorf("the peer's copy outlived the unmount: %+v", e)
+		}
+		if got := mountsBelow(t, filepath.Join(base, "scratch")); len(got) != 0 {
+			t.Errorf("scratch mounts left: %v", got)
+		}
+	})
+}
+
+// SetScratch detaches and removes what a crash left on the scratch.
+func TestSetScratch_SweepsLeftovers(t *testing.T) {
+	requireRoot(t)
+	base := canonicalTemp(t)
+	dir := filepath.Join(base, "scratch")
+	vol, left := filepath.Join(base, "vol"), filepath.Join(dir, "ro-123")
+	os.Mkdir(vol, 0o755)
+	os.MkdirAll(left, 0o700)
+	unmountAtCleanup(t, left)
+	if err := unix.Mount(vol, left, "", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(parent)
-	if err := remountReadOnly(vfd, parent, "target"); !errors.Is(err, unix.EPERM) {
-		t.Fatalf("remount: %v, want the EPERM it met", err)
+	useScratch(t, base)
+	if got := mountsBelow(t, dir); len(got) != 0 {
+		t.Errorf("left mounted after SetScratch: %v", got)
 	}
-	if e := table(t).At(target); e != nil {
-		t.Fatalf("a failed read-only remount left %s mounted (%s)", target, e.Options)
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the leftover scratch directory is still there: %v", err)
 	}
+}
+
+// useScratch sets base/scratch as the scratch directory for the test.
+func useScratch(t *testing.T, base string) {
+	t.Helper()
+	scratch.mu.Lock()
+	saved := scratch.dir
+	scratch.mu.Unlock()
+	t.Cleanup(func() { scratch.mu.Lock(); scratch.dir = saved; scratch.mu.Unlock() })
+	if err := SetScratch(filepath.Join(base, "scratch")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// selfBind makes dir a mount of its own with the given propagation.
+func selfBind(t *testing.T, dir string, propagation uintptr) {
+	t.Helper()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	unmountAtCleanup(t, dir)
+	if err := unix.Mount("", dir, "", propagation, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mountsBelow lists the mount points strictly below dir.
+func mountsBelow(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range table(t) {
+		if strings.HasPrefix(e.Mountpoint, dir+"/") {
+			out = append(out, e.Mountpoint)
+		}
+	}
+	return out
 }
 
 // mount(2) is never handed a symlink: at the source or at the target.
@@ -125,37 +228,5 @@ func TestBindLegacy_RefusesSymlinks(t *testing.T) {
 	}
 	if tb := table(t); tb.At(outside) != nil || tb.At(link) != nil || tb.At(target) != nil {
 		t.Error("something was mounted")
-	}
-}
-
-// A mount at the target that is not the bind just made (one raced onto the
-// same place) is neither remounted nor detached.
-func TestBindLegacy_RemountLeavesAnotherMountAlone(t *testing.T) {
-	requireRoot(t)
-	base := canonicalTemp(t)
-	vol, other, target := filepath.Join(base, "vol"), filepath.Join(base, "other"), filepath.Join(base, "target")
-	for _, d := range []string{vol, other, target} {
-		os.Mkdir(d, 0o755)
-	}
-	unmountAtCleanup(t, target)
-	if err := BindPath(other, target, false); err != nil {
-		t.Fatal(err)
-	}
-	vfd, err := openPath(unix.AT_FDCWD, vol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(vfd)
-	parent, err := unix.Open(base, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(parent)
-	if err := remountReadOnly(vfd, parent, "target"); err == nil {
-		t.Fatal("a bind of another directory was taken for the volume's")
-	}
-	e := table(t).At(target)
-	if e == nil || ReadOnly(e) {
-		t.Fatalf("the other mount was detached or remounted: %+v", e)
 	}
 }

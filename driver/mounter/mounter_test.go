@@ -69,6 +69,7 @@ func TestBind_SourcesAndReadOnly(t *testing.T) {
 
 func testBindSourcesAndReadOnly(t *testing.T) {
 	base := canonicalTemp(t)
+	useScratch(t, base)
 	vol, staging, target := filepath.Join(base, "vol"), filepath.Join(base, "staging"), filepath.Join(base, "target")
 	for _, d := range []string{vol, staging, target} {
 		os.Mkdir(d, 0o755)

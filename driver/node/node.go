@@ -454,12 +454,14 @@ func unmountAll(p string) error {
 	return nil
 }
 
-// checkServes refuses a well-formed capability that this volume cannot
-// serve (block access of a directory, another filesystem type than its
-// disk's): FAILED_PRECONDITION, the CSI spec's "exceeds capabilities".
+// checkServes refuses a capability this volume cannot serve (block access
+// of a directory, another fs_type than a device disk's): FAILED_PRECONDITION,
+// the spec's "exceeds capabilities". A directory volume's fs_type is judged
+// at CreateVolume only: COs replay a recorded one (a PV's, a Mesos
+// profile's) at every stage, and older volumes must go on mounting.
 func checkServes(v *volume.Volume, c *csi.VolumeCapability) error {
 	err := csiutil.CheckVolume(c, v.Device(), v.Block)
-	if err == nil {
+	if err == nil && v.Device() {
 		err = csiutil.CheckFSType(c, v.FSType())
 	}
 	if err != nil {

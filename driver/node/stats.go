@@ -78,14 +78,14 @@ func statfsUsage(id, p string) (*csi.NodeGetVolumeStatsResponse, error) {
 
 // NodeGetVolumeHealth reports what the node knows is wrong with a volume
 // (volume.Health): INACCESSIBLE when its pool or disk is missing or
-// replaced, its directory gone, or its erase pending; DEGRADED when it holds
+// replaced, DATA_LOSS when its directory is gone, DEGRADED when it holds
 // more than its capacity where that is not enforced.
 func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
 	id := req.GetVolumeId()
 	if err := required(id, "volume_id"); err != nil {
 		return nil, err
 	}
-	conds, err := s.Volumes.Health(id)
+	conds, err := s.Volumes.Health(id, true)
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}

@@ -48,6 +48,9 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 	if err := p.check(id); err != nil {
 		return 0, err
 	}
+	if err := p.quotaUnmet(); err != nil {
+		return 0, err
+	}
 	rec := m.record(id)
 	rec.Capacity = size
 	if err := p.Grow(v.Capacity, size, func() error { return m.put(rec) }); err != nil {

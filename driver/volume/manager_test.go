@@ -309,13 +309,29 @@ func TestCheckHealth_PoolArrivingLate(t *testing.T) {
 func TestQuotaRequiredUnmet_HandsNothingOut(t *testing.T) {
 	base := t.TempDir()
 	q := pool.Quantity(10 * MiB)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "strict", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q, Quota: pool.QuotaRequired}}}
+	spec := pool.Spec{Name: "strict", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	m, err := New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
+	open := func(quota pool.QuotaMode) *Manager {
+		spec.Quota = quota
+		m, err := New(filepath.Join(base, "state"), &pool.Config{Pools: []pool.Spec{spec}}, logrus.NewEntry(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// A volume made before the operator asked for quota: required.
+	m := open(pool.QuotaAuto)
+	sel, err := m.ParseSelector(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	held, err := m.Create(context.Background(), CreateRequest{Name: "held", Required: MiB, Selector: sel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	m = open(pool.QuotaRequired)
 	defer m.Close()
 	p := m.Pools()[0]
 	if p.Enforcement() != "" {
@@ -324,15 +340,13 @@ func TestQuotaRequiredUnmet_HandsNothingOut(t *testing.T) {
 	if p.Healthy() {
 		t.Error("a quota: required pool without enforcement says it is healthy")
 	}
-	sel, err := m.ParseSelector(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if avail, _ := m.Capacity(sel, false); avail != 0 {
 		t.Errorf("capacity = %d, want 0", avail)
 	}
-	_, err = m.Create(context.Background(), CreateRequest{Name: "v", Required: MiB, Selector: sel})
-	if err == nil || len(m.List()) != 0 {
+	if _, err = m.Create(context.Background(), CreateRequest{Name: "v", Required: MiB, Selector: sel}); err == nil || len(m.List()) != 1 {
 		t.Fatalf("CreateVolume in a quota: required pool without enforcement: %v, %d volumes", err, len(m.List()))
+	}
+	if _, err := m.Expand(context.Background(), held.ID, 2*MiB, 0); !errors.Is(err, ErrUnhealthy) {
+		t.Errorf("expand in a quota: required pool without enforcement: %v, want ErrUnhealthy", err)
 	}
 }

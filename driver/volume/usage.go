@@ -99,6 +99,24 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 	return u, nil
 }
 
+// cachedUsage is Usage without walking a tree: a directory volume whose
+// pool does not enforce capacity reports what the cache holds (any age),
+// or nothing measured yet. The pool and the directory are still checked.
+func (m *Manager) cachedUsage(v *Volume) (Usage, error) {
+	if v.Device() || !v.Pool.Kind.Directory() || v.Pool.Enforcement() != "" {
+		return m.Usage(v) // no walk: a device, a disk's statfs, a quota's counts
+	}
+	dir, err := m.OpenDir(v)
+	if err != nil {
+		return Usage{}, err
+	}
+	dir.Close()
+	m.usage.mu.Lock()
+	e := m.usage.entries[v.ID]
+	m.usage.mu.Unlock()
+	return e.u, nil
+}
+
 // forgetUsage drops a deleted volume's cached usage.
 func (m *Manager) forgetUsage(id string) {
 	m.usage.mu.Lock()

@@ -111,6 +111,17 @@ func TestDevice_PreExistingDiskErased(t *testing.T) {
 	if l := listed(); len(l) != 0 {
 		t.Errorf("ListVolumes = %v while the disk waits for its erase, want nothing", l)
 	}
+	// The disk stays a volume for the CO (it is listed again once erased):
+	// its health says why it is not there now, in the list too.
+	h, err := e.p.Controller().ControllerGetVolumeHealth(ctx(t), &csi.ControllerGetVolumeHealthRequest{VolumeId: ids[0]})
+	if s := h.GetVolumeHealth().GetHealthStatuses(); err != nil || len(s) != 1 ||
+		s[0].GetStatus() != csi.VolumeHealthErrorType_INACCESSIBLE || s[0].GetReason() != "ErasePending" {
+		t.Errorf("health of a pre-existing disk waiting for its erase: %v, %v; want INACCESSIBLE/ErasePending", h, err)
+	}
+	hl, err := e.p.Controller().ControllerListVolumeHealth(ctx(t), &csi.ControllerListVolumeHealthRequest{})
+	if err != nil || len(hl.GetEntries()) != 1 || hl.GetEntries()[0].GetVolumeId() != ids[0] {
+		t.Errorf("ControllerListVolumeHealth while the disk waits for its erase: %v, %v", hl, err)
+	}
 	unix.Close(fd)
 	e.eventually("the disk erased and listed again", func() error {
 		if len(listed()) == 0 {
@@ -159,10 +170,11 @@ func TestDisk_WipeOutlivingTheDeadline(t *testing.T) {
 	if _, err := e.create("new", false); err == nil {
 		t.Fatal("the disk was handed out again before its wipe")
 	}
-	h, err := e.p.Controller().ControllerGetVolumeHealth(context.Background(), &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
-	if s := h.GetVolumeHealth().GetHealthStatuses(); err != nil || len(s) != 1 ||
-		s[0].GetStatus() != csi.VolumeHealthErrorType_INACCESSIBLE || s[0].GetReason() != "ErasePending" {
-		t.Errorf("health of a deleted volume whose wipe is pending: %v, %v; want INACCESSIBLE/ErasePending", h, err)
+	// Deleted for the CO, even while its wipe goes on (csi.proto: "Volume
+	// does not exist | 5 NOT_FOUND").
+	_, err = e.p.Controller().ControllerGetVolumeHealth(context.Background(), &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("health of a deleted volume whose wipe is pending: %v, want NotFound", err)
 	}
 	sh(t, "chattr", "-i", stuck)
 	e.eventually("the disk wiped and handed out again", func() error {

@@ -100,7 +100,7 @@ func TestControllerHealth_ReportsWhatTheNodeKnows(t *testing.T) {
 
 	want := map[string][]string{
 		full: {"DEGRADED/OverCapacity"},
-		gone: {"INACCESSIBLE/DirectoryMissing"},
+		gone: {"DATA_LOSS/DirectoryMissing"},
 		disk: {"INACCESSIBLE/DiskMissing"},
 	}
 	if got := e.health(healthy); len(got) != 0 {
@@ -141,4 +141,26 @@ func TestControllerHealth_ReportsWhatTheNodeKnows(t *testing.T) {
 			t.Errorf("volume %s of an unmounted pool: %v, want INACCESSIBLE/PoolUnavailable", id, got)
 		}
 	}
+}
+
+// A directory volume's fs_type is judged at CreateVolume: a PV or a Mesos
+// volume that recorded one before that rule (csi-provisioner before 2.0
+// defaulted to ext4) still stages and publishes, whatever the pool's
+// filesystem is.
+func TestDirectoryVolume_StagesWithARecordedFSType(t *testing.T) {
+	e := newEnv(t)
+	id := e.create("legacy", 4*mib, map[string]string{"pool": "data"}).GetVolumeId()
+	staging, target := e.paths(id)
+	c := &csi.VolumeCapability{
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "xfs"}},
+		AccessMode: rwo.AccessMode,
+	}
+	_, err := e.p.Node().NodeStageVolume(ctx(t), &csi.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: staging, VolumeCapability: c})
+	e.must(err)
+	_, err = e.p.Node().NodePublishVolume(ctx(t), &csi.NodePublishVolumeRequest{VolumeId: id, StagingTargetPath: staging, TargetPath: target, VolumeCapability: c})
+	e.must(err)
+	e.must(os.WriteFile(filepath.Join(target, "f"), []byte("x"), 0o644))
+	e.must(e.unpublish(id, target))
+	e.must(e.unstage(id, staging))
+	e.must(e.delete(id))
 }
