@@ -31,10 +31,11 @@ const (
 // Sections of configuration.md that document each function of cmdDir that
 // defines flags.
 var flagSections = map[string]string{
-	"newServeCmd":  "`localdisk serve`",
-	"newClientCmd": "`localdisk status` and `localdisk volumes`",
-	"newMesosCmd":  "`localdisk mesos`",
-	"newCheckCmd":  "`localdisk check`",
+	"newServeCmd":   "`localdisk serve`",
+	"newClientCmd":  "`localdisk status` and `localdisk volumes`",
+	"newMesosCmd":   "`localdisk mesos`",
+	"newCheckCmd":   "`localdisk check`",
+	"newVersionCmd": "`localdisk version`",
 }
 
 func readDoc(t *testing.T, name string) string {

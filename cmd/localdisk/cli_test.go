@@ -64,6 +64,7 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"check", "--help"}, []string{"--target-dir", "-o, --output", "--state-dir", "--config"}, nil},
 		{[]string{"status", "-h"}, []string{"--endpoint", "-o, --output"}, []string{"--state-dir"}},
 		{[]string{"volumes", "-h"}, []string{"--endpoint", "-o, --output"}, []string{"--config"}},
+		{[]string{"version", "-h"}, []string{"-o, --output"}, []string{"--endpoint"}},
 		{[]string{"help", "check"}, []string{"--target-dir"}, nil},
 		{[]string{"mesos", "--help"}, []string{"profiles", "provider-config", "isolator-config", "--agent-config"}, nil},
 		{[]string{"completion", "--help"}, []string{"bash", "zsh", "fish", "powershell"}, nil},
@@ -105,8 +106,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "--output", "yaml"}, `--output "yaml": want table or json`},
 		{[]string{"volumes", "--endpoint", "/relative.sock"}, "want unix:///ABSOLUTE/PATH"},
 		{[]string{"status", "x"}, "unexpected arguments"},
+		{[]string{"version", "-o", "yaml"}, `localdisk version: --output "yaml": want text or json`},
 		{[]string{"version", "extra"}, "unexpected arguments"},
-		{[]string{"version", "--nope"}, "unknown flag: --nope"},
 		{[]string{"completion", "tcsh"}, `unknown command "tcsh" for "localdisk completion"`},
 		{[]string{"completion"}, "which shell? bash, zsh, fish or powershell"},
 	} {
