@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +30,16 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	slices.Sort(names)
 	if !slices.Equal(names, wantCommands) {
 		t.Errorf("commands %q, want %q (update wantCommands, the README and docs/configuration.md)", names, wantCommands)
+	}
+	// The README's table of commands has a row for each.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if name != "help" && !regexp.MustCompile("(?m)^\\| (`[a-z]+`, )*`"+name+"`( \\||, )").Match(readme) {
+			t.Errorf("README.md: no row for the command %s in the table of commands", name)
+		}
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
 		code, out, stderr := runCLI(args...)
