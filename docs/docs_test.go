@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"flag"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/localdisk-csi/localdisk/driver"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -30,10 +31,11 @@ const (
 // Sections of configuration.md that document each function of cmdDir that
 // defines flags.
 var flagSections = map[string]string{
-	"serve":     "`localdisk serve`",
-	"clientCmd": "`localdisk status` and `localdisk volumes`",
-	"mesosCmd":  "`localdisk mesos`",
-	"checkCmd":  "`localdisk check`",
+	"newServeCmd":   "`localdisk serve`",
+	"newClientCmd":  "`localdisk status` and `localdisk volumes`",
+	"newMesosCmd":   "`localdisk mesos`",
+	"newCheckCmd":   "`localdisk check`",
+	"newVersionCmd": "`localdisk version`",
 }
 
 func readDoc(t *testing.T, name string) string {
@@ -69,11 +71,13 @@ func section(t *testing.T, doc, file, title string) string {
 	return strings.Join(out, "\n")
 }
 
-// rows returns the table rows of text whose first cell is `key`.
+// rows returns the table rows of text whose first cell is `key`, or names
+// it among others ("| `--output`, `-o` |").
 func rows(text, key string) []string {
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "| `"+key+"` |") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 2 && cells[0] == "" && slices.Contains(strings.Split(strings.TrimSpace(cells[1]), ", "), "`"+key+"`") {
 			out = append(out, line)
 		}
 	}
@@ -86,7 +90,8 @@ type srcFlag struct {
 }
 
 // cmdFlags finds every flag that the functions of cmdDir define with a
-// literal name (fs.String("name", ...), fs.StringVar(&v, "name", ...), ...).
+// literal name (pflag's fs.String("name", ...), fs.StringVar(&v, "name",
+// ...), fs.StringVarP(&v, "name", "n", ...), ...).
 func cmdFlags(t *testing.T) []srcFlag {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -98,8 +103,9 @@ func cmdFlags(t *testing.T) []srcFlag {
 	}
 	methods := map[string]bool{}
 	for _, m := range []string{"String", "Bool", "Int", "Int64", "Uint", "Uint64", "Float64", "Duration", "Func", "Var", "TextVar", "BoolFunc"} {
-		methods[m] = true
-		methods[m+"Var"] = true
+		for _, suffix := range []string{"", "Var", "P", "VarP"} {
+			methods[m+suffix] = true
+		}
 	}
 	var out []srcFlag
 	for _, p := range pkgs {
@@ -118,9 +124,13 @@ func cmdFlags(t *testing.T) []srcFlag {
 					if !ok || !methods[sel.Sel.Name] {
 						return true
 					}
-					i := 0
-					if strings.HasSuffix(sel.Sel.Name, "Var") {
+					i := 0 // the name's argument
+					if strings.HasSuffix(strings.TrimSuffix(sel.Sel.Name, "P"), "Var") {
 						i = 1
+					}
+					def := i + 1 // the default's
+					if strings.HasSuffix(sel.Sel.Name, "P") {
+						def++ // after the shorthand
 					}
 					if len(call.Args) <= i {
 						return true
@@ -134,8 +144,8 @@ func cmdFlags(t *testing.T) []srcFlag {
 						return true
 					}
 					sf := srcFlag{name: name, fn: fn.Name.Name}
-					if len(call.Args) > i+1 {
-						if d, ok := call.Args[i+1].(*ast.BasicLit); ok {
+					if len(call.Args) > def {
+						if d, ok := call.Args[def].(*ast.BasicLit); ok {
 							sf.def = d.Value
 							if d.Kind == token.STRING {
 								sf.def, _ = strconv.Unquote(d.Value)
@@ -168,20 +178,20 @@ func TestFlagsDocumented(t *testing.T) {
 	// variables from the usage strings, clear them, and build the real
 	// FlagSet with the defaults operators get.
 	var probe driver.Options
-	pfs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	pfs := pflag.NewFlagSet("probe", pflag.ContinueOnError)
 	probe.AddFlags(pfs)
-	pfs.VisitAll(func(f *flag.Flag) {
+	pfs.VisitAll(func(f *pflag.Flag) {
 		for _, m := range envRE.FindAllStringSubmatch(f.Usage, -1) {
 			t.Setenv(m[1], "")
 		}
 	})
 	var opts driver.Options
-	fs := flag.NewFlagSet("localdisk serve", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("localdisk serve", pflag.ContinueOnError)
 	opts.AddFlags(fs)
 
 	type want struct{ def, usage string }
 	serve := map[string]want{}
-	fs.VisitAll(func(f *flag.Flag) { serve[f.Name] = want{f.DefValue, f.Usage} })
+	fs.VisitAll(func(f *pflag.Flag) { serve[f.Name] = want{f.DefValue, f.Usage} })
 
 	sections := map[string]string{}
 	for fn, title := range flagSections {
@@ -194,7 +204,7 @@ func TestFlagsDocumented(t *testing.T) {
 				f.name, f.fn, cmdDir, configurationDoc)
 			continue
 		}
-		if f.fn == "serve" {
+		if f.fn == "newServeCmd" {
 			serve[f.name] = want{f.def, ""}
 			continue
 		}
@@ -206,7 +216,7 @@ func TestFlagsDocumented(t *testing.T) {
 		t.Fatalf("only %d serve flags found", len(serve))
 	}
 	for name, w := range serve {
-		rs := rows(sections["serve"], "--"+name)
+		rs := rows(sections["newServeCmd"], "--"+name)
 		if len(rs) != 1 {
 			t.Errorf("%s: the serve table has %d rows for --%s, want 1", configurationDoc, len(rs), name)
 			continue

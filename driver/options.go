@@ -5,15 +5,18 @@ package driver
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
-// Version is set at build time with -ldflags "-X .../driver.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X .../driver.Version=v1.2.3"
+// (`make build` sets it from git describe). "dev" when not set: `localdisk
+// version` then reports the version the Go toolchain stamped into the binary.
 var Version = "dev"
 
 // Defaults.
@@ -59,8 +62,8 @@ type Options struct {
 	PprofAddress string
 }
 
-// AddFlags registers the options' flags.
-func (o *Options) AddFlags(fs *flag.FlagSet) {
+// AddFlags registers the options' flags (long forms only: --endpoint, ...).
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Endpoint, "endpoint", os.Getenv(envEndpoint), "CSI endpoint, unix:///ABS/PATH (default $"+envEndpoint+")")
 	fs.StringVar(&o.NodeID, "node-id", "", "node ID (default $"+envMesosAgentID+", else the hostname)")
 	fs.StringVar(&o.StateDir, "state-dir", envOr(envStateDir, DefaultStateDir), "directory of the volume records (env $"+envStateDir+")")

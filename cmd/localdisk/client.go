@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -21,59 +20,63 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/admin"
 )
 
-// clientCmd runs `localdisk status` or `localdisk volumes` against a
-// running plugin's socket.
-func clientCmd(cmd string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("localdisk "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	endpoint := fs.String("endpoint", os.Getenv("CSI_ENDPOINT"), "the plugin's endpoint, unix:///ABS/PATH (default $CSI_ENDPOINT)")
-	output := fs.String("output", "table", "output format: table or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+// newClientCmd is `localdisk status` or `localdisk volumes` (name), a
+// client of the operator API's method on a running plugin's socket.
+func newClientCmd(name, method, short string) *cobra.Command {
+	var endpoint, output string
+	cmd := &cobra.Command{
+		Use:                   name + " [--endpoint unix:///ABS/PATH] [-o table|json]",
+		Short:                 short,
+		Long:                  short + " (localdisk.v1.Admin/" + method + " on its socket: run it as a user who can open the socket).",
+		Args:                  noArgs,
+		DisableFlagsInUseLine: true, // Use names them
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringVar(&endpoint, "endpoint", os.Getenv("CSI_ENDPOINT"), "the plugin's endpoint, unix:///ABS/PATH (default $CSI_ENDPOINT)")
+	fs.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if output != "table" && output != "json" {
+			return fmt.Errorf("--output %q: want table or json", output)
 		}
-		return 2
+		path, err := driver.SocketPath(endpoint)
+		if err != nil {
+			return err
+		}
+		return callAdmin(path, method, output, cmd.OutOrStdout())
 	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "localdisk %s: --output %q: want table or json\n", cmd, *output)
-		return 2
-	}
-	path, err := driver.SocketPath(*endpoint)
-	if err != nil {
-		fmt.Fprintf(stderr, "localdisk %s: %v\n", cmd, err)
-		return 2
-	}
+	return cmd
+}
+
+// callAdmin calls method of the operator API on the socket at path and
+// prints its answer as output says.
+func callAdmin(path, method, output string, stdout io.Writer) error {
 	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		fmt.Fprintf(stderr, "localdisk %s: %v\n", cmd, err)
-		return 1
+		return failed(err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	method := map[string]string{"status": "Status", "volumes": "Volumes"}[cmd]
 	var out structpb.Struct
 	if err := conn.Invoke(ctx, "/"+admin.ServiceName+"/"+method, &emptypb.Empty{}, &out); err != nil {
-		fmt.Fprintf(stderr, "localdisk %s: %v\n", cmd, err)
-		return 1
+		return failed(err)
 	}
 	blob, err := json.Marshal(out.AsMap()["items"])
 	if err != nil {
-		fmt.Fprintf(stderr, "localdisk %s: %v\n", cmd, err)
-		return 1
+		return failed(err)
 	}
-	if cmd == "status" {
+	if method == "Status" {
 		var st admin.Status
-		err = render(blob, &st, *output, stdout, func(w io.Writer) { statusTable(w, st) })
+		err = render(blob, &st, output, stdout, func(w io.Writer) { statusTable(w, st) })
 	} else {
 		var vols []admin.VolumeInfo
-		err = render(blob, &vols, *output, stdout, func(w io.Writer) { volumesTable(w, vols) })
+		err = render(blob, &vols, output, stdout, func(w io.Writer) { volumesTable(w, vols) })
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "localdisk %s: %v\n", cmd, err)
-		return 1
+		return failed(err)
 	}
-	return 0
+	return nil
 }
 
 // render decodes blob into v and prints it as indented JSON or a table.

@@ -2,114 +2,127 @@
 // disks as ROOT, PATH and MOUNT volumes over CSI v1.
 //
 //	localdisk [serve] --endpoint unix:///ABS/csi.sock --node-id NODE --state-dir DIR --config FILE
-//	localdisk check [serve's flags] [--target-dir DIR] [--output text|json]
-//	localdisk status|volumes [--endpoint unix:///ABS/csi.sock] [--output table|json]
-//	localdisk version
+//	localdisk check [serve's flags] [--target-dir DIR] [-o text|json]
+//	localdisk status|volumes [--endpoint unix:///ABS/csi.sock] [-o table|json]
+//	localdisk mesos profiles|provider-config|isolator-config [flags]
+//	localdisk version [-o text|json]
+//	localdisk completion bash|zsh|fish|powershell
+//
+// The commands are cobra commands with pflag flags. serve is the default: with
+// no arguments (as Mesos starts the plugin, configured by CSI_ENDPOINT and
+// MESOS_AGENT_ID) or flags only. Exit status 0: done; 1: the command failed;
+// 2: a usage error (unknown command or flag, bad flag value, extra argument).
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/localdisk-csi/localdisk/driver"
+	"github.com/spf13/cobra"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run runs the command line args (without the program name) and returns the
+// exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	root := newRootCmd(stdout, stderr)
+	args = singleDashLongFlags(root, defaultToServe(args), stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	return exitStatus(cmd, err, stderr)
+}
+
+const rootLong = `localdisk serves a node's local disks as ROOT, PATH and MOUNT volumes over
+CSI v1, for Mesos and Kubernetes.
+
+serve is the default command: 'localdisk' with no arguments, or with flags
+only, serves (Mesos starts it so, configured by $CSI_ENDPOINT and
+$MESOS_AGENT_ID).
+
+Exit status 0: done; 1: the command failed; 2: a usage error.`
+
+// newRootCmd builds the command tree; the commands write to stdout and
+// stderr.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "localdisk",
+		Short: "The localdisk CSI plugin: local disks as ROOT, PATH and MOUNT volumes",
+		Long:  rootLong,
+		// Errors are printed by run, which knows the exit status.
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	switch cmd {
-	case "serve":
-		return serve(args, stderr)
-	case "check":
-		return checkCmd(args, stdout, stderr)
-	case "status", "volumes":
-		return clientCmd(cmd, args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, driver.Version)
-		return 0
-	case "mesos":
-		return mesosCmd(args, stdout, stderr)
-	case "help":
-		fmt.Fprintln(stdout, `usage: localdisk [serve|check|status|volumes|mesos|version] [flags]; localdisk CMD -h lists the flags
-  serve    serve CSI on --endpoint (the default command)
-  check    with serve's flags: can the plugin serve here? one line per finding; exit 0 yes, 1 no
-  status   the pools of a running plugin
-  volumes  the volumes of a running plugin
-  mesos    print the documents a Mesos agent needs
-  version  print the version`)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCmd(), newCheckCmd(),
+		newClientCmd("status", "Status", "The pools of a running plugin"),
+		newClientCmd("volumes", "Volumes", "The volumes of a running plugin"),
+		newMesosCmd(), newVersionCmd())
+	// cobra adds these when it executes; adding them now makes the tree
+	// whole for singleDashLongFlags and the tests.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	// cobra's completion prints its help, exit status 0, without a shell or
+	// with an unknown one: make those usage errors like the others.
+	if c := subcommand(root, "completion"); c != nil {
+		c.RunE = func(*cobra.Command, []string) error {
+			return errors.New("which shell? bash, zsh, fish or powershell")
+		}
+	}
+	return root
+}
+
+// exitError ends a command with an exit status other than 2. err, if not
+// nil, is printed after the command's name; nil: the command reported
+// already (a failed check, serve's log).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// failed is the error of a command that failed (exit status 1) for err.
+func failed(err error) error { return &exitError{code: 1, err: err} }
+
+// exitStatus prints err, if any, and returns the exit status: 0 without an
+// error, the code of an exitError, and 2 for any other error, which is a
+// usage error (cobra's or a command's own about its arguments).
+func exitStatus(cmd *cobra.Command, err error, stderr io.Writer) int {
+	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "localdisk: unknown command %q (want serve, check, status, volumes, mesos or version)\n", cmd)
+	name := "localdisk"
+	if cmd != nil {
+		name = cmd.CommandPath()
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", name, err, name)
 	return 2
 }
 
-func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("localdisk serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var opts driver.Options
-	opts.AddFlags(fs)
-	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	format := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+// noArgs is cobra.NoArgs for a command without subcommands.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", args)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "localdisk: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	log, err := newLogger(*level, *format, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "localdisk: %v\n", err)
-		return 2
-	}
-	d, err := driver.New(opts, log)
-	if err != nil {
-		log.WithError(err).Error("cannot start")
-		return 1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := d.Run(ctx); err != nil {
-		log.WithError(err).Error("serve failed")
-		return 1
-	}
-	log.Info("stopped")
-	return 0
-}
-
-func newLogger(level, format string, out io.Writer) (*logrus.Logger, error) {
-	log := logrus.New()
-	log.SetOutput(out)
-	lv, err := logrus.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	log.SetLevel(lv)
-	switch format {
-	case "text":
-		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	case "json":
-		log.SetFormatter(&logrus.JSONFormatter{})
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", format)
-	}
-	return log, nil
+	return nil
 }

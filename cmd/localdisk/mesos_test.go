@@ -125,13 +125,13 @@ func TestMesosErrors(t *testing.T) {
 	mesosRes := filepath.Join(dir, "res.json")
 	writeMesosFile(t, mesosRes, `[{"name":"disk","type":"SCALAR","scalar":{"value":1}}]`)
 	for _, tc := range []struct {
-		args   []string
-		code   int
-		stderr string
+		args []string
+		code int
+		want string // in stderr, or in stdout when the code is 0
 	}{
-		{nil, 2, "usage: localdisk mesos"},
-		{[]string{"volumes"}, 2, `unknown document "volumes"`},
-		{[]string{"profiles", "--nope"}, 2, "flag provided but not defined"},
+		{nil, 2, "which document? profiles, provider-config or isolator-config"},
+		{[]string{"volumes"}, 2, `unknown command "volumes" for "localdisk mesos"`},
+		{[]string{"profiles", "--nope"}, 2, "unknown flag: --nope"},
 		{[]string{"profiles", "extra"}, 2, "unexpected arguments"},
 		{[]string{"profiles", "--config", filepath.Join(dir, "missing.yaml")}, 1, "missing.yaml"},
 		{[]string{"profiles", "--config", bad}, 1, "invalid pool configuration"},
@@ -140,11 +140,17 @@ func TestMesosErrors(t *testing.T) {
 		{[]string{"provider-config", "--driver-name", "my-disk.io"}, 1, "driver name"},
 		{[]string{"isolator-config", "--endpoint", "/run/csi.sock"}, 1, "unix:///ABS/PATH"},
 		{[]string{"help"}, 0, "isolator-config"},
-		{[]string{"profiles", "-h"}, 0, "-driver-name"},
+		{[]string{"-h"}, 0, "isolator-config"},
+		{[]string{"profiles", "-h"}, 0, "--driver-name"},
+		{[]string{"profiles", "--help"}, 0, "--target-path-root"},
 	} {
 		code, out, stderr := runMesos(tc.args...)
-		if code != tc.code || !strings.Contains(stderr, tc.stderr) {
-			t.Errorf("mesos %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.stderr)
+		got := stderr
+		if tc.code == 0 {
+			got = string(out)
+		}
+		if code != tc.code || !strings.Contains(got, tc.want) {
+			t.Errorf("mesos %q: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, stderr, tc.code, tc.want)
 		}
 		if code != 0 && len(out) > 0 {
 			t.Errorf("mesos %q failed but printed %q", tc.args, out)

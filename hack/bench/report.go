@@ -314,7 +314,14 @@ func binVersion(in *load.Instance) string {
 	if err != nil {
 		return in.Bin
 	}
-	return "localdisk " + strings.TrimSpace(string(out))
+	// The version is the first line; the git revision follows.
+	version, rest, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	for _, line := range strings.Split(rest, "\n") {
+		if r, ok := strings.CutPrefix(line, "git revision:"); ok && strings.TrimSpace(r) != "unknown" {
+			version += " (" + strings.TrimSpace(r) + ")"
+		}
+	}
+	return "localdisk " + version
 }
 
 // startPerf runs `perf record -g` on pid until the returned function is
