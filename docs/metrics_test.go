@@ -152,6 +152,12 @@ func TestMetricsDocumented(t *testing.T) {
 			if r.Alert == "" || !metricRE.MatchString(r.Expr) {
 				t.Errorf("%s: alert rule %q has no name or no localdisk metric in %q", operationsDoc, r.Alert, r.Expr)
 			}
+			// An optional pool absent from a node is not healthy either,
+			// but nothing is wrong: no alert on localdisk_pool_healthy
+			// may fire for it.
+			if strings.Contains(r.Expr, "localdisk_pool_healthy") && !strings.Contains(r.Expr, "unless localdisk_pool_present == 0") {
+				t.Errorf("%s: alert rule %q fires for absent optional pools: add `unless localdisk_pool_present == 0` to %q", operationsDoc, r.Alert, r.Expr)
+			}
 			for _, n := range metricRE.FindAllString(r.Expr, -1) {
 				if retired[n] {
 					t.Errorf("%s: alert rule %q uses the retired metric %s", operationsDoc, r.Alert, n)

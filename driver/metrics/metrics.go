@@ -1,7 +1,7 @@
 // Package metrics exposes localdisk's Prometheus metrics: every RPC by
 // service, method and code with a latency histogram, as the standard
 // grpc_server_* metrics of go-grpc-middleware's Prometheus provider (one
-// gRPC interceptor), and per pool its capacity, allocation, free
+// gRPC interceptor), and per pool its presence, capacity, allocation, free
 // room, volume count, health and quota enforcement, read from the volume
 // manager at scrape time.
 package metrics
@@ -73,6 +73,7 @@ var (
 	freeD       = prometheus.NewDesc("localdisk_pool_free_bytes", "Capacity still free (MOUNT: usable unclaimed disks).", poolLabels, nil)
 	volumesD    = prometheus.NewDesc("localdisk_pool_volumes", "Volumes recorded in the pool, in any phase.", poolLabels, nil)
 	healthyD    = prometheus.NewDesc("localdisk_pool_healthy", "1 when the pool's disk is present and the recorded one, else 0.", poolLabels, nil)
+	presentD    = prometheus.NewDesc("localdisk_pool_present", "0 when the pool is optional and absent from this node (no path, no disk, no volume), else 1.", poolLabels, nil)
 	quotaD      = prometheus.NewDesc("localdisk_pool_quota_enforced", "1 when the pool enforces volume capacities with quotas.", poolLabels, nil)
 	eraseQueueD = prometheus.NewDesc("localdisk_erase_backlog", "Disks waiting for their erase to complete.", nil, nil)
 )
@@ -81,7 +82,7 @@ var (
 type poolCollector struct{ vols *volume.Manager }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, quotaD, eraseQueueD} {
+	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, presentD, quotaD, eraseQueueD} {
 		ch <- d
 	}
 }
@@ -102,6 +103,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(freeD, float64(u.Free), l...)
 		gauge(volumesD, float64(counts[p.Name]), l...)
 		gauge(healthyD, b2f(p.Healthy()), l...)
+		gauge(presentD, b2f(p.Present()), l...)
 		gauge(quotaD, b2f(p.Enforcement() != ""), l...)
 	}
 	gauge(eraseQueueD, float64(c.vols.EraseBacklog()))

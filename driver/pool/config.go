@@ -47,6 +47,10 @@ type Spec struct {
 	// is deleted: none (its filesystem is re-created), zero (zeros written
 	// over the whole device) or discard (BLKDISCARD). Default none.
 	Erase Erase `json:"erase,omitempty" yaml:"erase,omitempty"`
+	// Optional says that a node may lack the pool (PATH and MOUNT): where
+	// its path does not exist, or none of its disks is there, and no volume
+	// was made in it, the pool is absent rather than unhealthy.
+	Optional bool `json:"optional,omitempty" yaml:"optional,omitempty"`
 }
 
 // QuotaMode is a ROOT/PATH pool's quota setting.
@@ -165,6 +169,9 @@ func (c *Config) Validate() error {
 		names[s.Name] = true
 		if _, err := ParseKind(string(s.Kind)); err != nil {
 			return bad("%v", err)
+		}
+		if s.Optional && s.Kind == Root {
+			return bad("optional is for path and mount pools: a root pool's directory is made at start")
 		}
 		if s.Capacity != nil && *s.Capacity < 0 || s.Reserve < 0 {
 			return bad("capacity and reserve must not be negative")
