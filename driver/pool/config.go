@@ -117,14 +117,7 @@ func Parse(data []byte, workDir string) (*Config, error) {
 	if IsMesosResources(data) {
 		return ParseMesos(data, workDir)
 	}
-	c, err := decodeNative(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return parseNative(data)
 }
 
 // Load reads and parses a pools file (see Parse).

@@ -15,28 +15,130 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// parseNative decodes and validates the native form; a validation error
+// about one pool (or one of its disks) names the line and column of its
+// entry.
+func parseNative(data []byte) (*Config, error) {
+	c, isJSON, err := decodeNative(data)
+	if err != nil {
+		return nil, err
+	}
+	err = c.Validate()
+	if err == nil {
+		return c, nil
+	}
+	m := entryRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil, err
+	}
+	path := []any{"pools", atoi(m[1])}
+	if m[2] != "" {
+		path = append(path, "disks", atoi(m[2]))
+	}
+	line, col, ok := locateYAML(data, path)
+	if isJSON {
+		line, col, ok = locateJSON(data, path)
+	}
+	if !ok {
+		return nil, err
+	}
+	msg := strings.TrimPrefix(err.Error(), ErrInvalidConfig.Error()+": ")
+	return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, &posErr{line, col, msg})
+}
+
+// entryRE finds the pool (and disk) a validation error is about.
+var entryRE = regexp.MustCompile(`^[^:]*: pools\[(\d+)\] \("(?:[^"\\]|\\.)*"\): (?:disks\[(\d+)\])?`)
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// locateYAML is the position of the node at path (keys and indices).
+func locateYAML(data []byte, path []any) (line, col int, ok bool) {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0, 0, false
+	}
+	n := doc.Content[0]
+	for _, step := range path {
+		var next *yaml.Node
+		switch step := step.(type) {
+		case string:
+			for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == step {
+					next = n.Content[i+1]
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && step < len(n.Content) {
+				next = n.Content[step]
+			}
+		}
+		if next == nil {
+			return 0, 0, false
+		}
+		n = next
+	}
+	return n.Line, n.Column, true
+}
+
+// locateJSON is the position of the value at path (keys and indices).
+func locateJSON(data []byte, path []any) (line, col int, ok bool) {
+	w := &jsonWalk{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	for _, step := range path {
+		tok, err := w.dec.Token()
+		if err != nil {
+			return 0, 0, false
+		}
+		found := false
+		for i := 0; !found && w.dec.More(); i++ {
+			switch step := step.(type) {
+			case string:
+				key, err := w.dec.Token()
+				found = err == nil && tok == json.Delim('{') && key == step
+			case int:
+				found = tok == json.Delim('[') && i == step
+			}
+			if !found {
+				var skip json.RawMessage
+				if w.dec.Decode(&skip) != nil {
+					return 0, 0, false
+				}
+			}
+		}
+		if !found {
+			return 0, 0, false
+		}
+	}
+	line, col = lineCol(data, w.next())
+	return line, col, true
+}
+
 // decodeNative decodes the native form strictly: unknown fields, duplicate
 // keys and values of the wrong type are errors that name their line and
 // column. A file that is a JSON object is decoded as JSON, anything else
 // (YAML flow style included) as YAML.
-func decodeNative(data []byte) (*Config, error) {
+func decodeNative(data []byte) (c *Config, isJSON bool, err error) {
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
 		var syntax *json.SyntaxError
 		err := json.Unmarshal(data, new(any))
 		if err == nil {
-			return decodeJSON(data)
+			c, err := decodeJSON(data)
+			return c, true, err
 		}
 		// Not JSON: perhaps a YAML flow mapping; if YAML cannot read it
 		// either, the JSON error is the one to show.
 		if c, yerr := decodeYAML(data); yerr == nil {
-			return c, nil
+			return c, false, nil
 		}
 		if errors.As(err, &syntax) {
-			return nil, posError(data, syntax.Offset-1, strings.TrimPrefix(err.Error(), "json: "))
+			return nil, true, posError(data, syntax.Offset-1, strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, true, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	return decodeYAML(data)
+	c, err = decodeYAML(data)
+	return c, false, err
 }
 
 // decodeYAML decodes YAML with go.yaml.in/yaml/v3, refusing unknown fields.

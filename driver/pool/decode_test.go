@@ -12,9 +12,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestParse_Positions: a misspelt key, a duplicate key and a value of the
-// wrong type name their line and column, in YAML and in JSON; Load names
-// the file.
+// TestParse_Positions: a misspelt key, a duplicate key, a value of the
+// wrong type and a pool or disk that does not validate name their line and
+// column, in YAML and in JSON; Load names the file.
 func TestParse_Positions(t *testing.T) {
 	for _, tc := range []struct{ name, config, want string }{
 		{"a misspelt key in YAML", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacty: 1Gi\n",
@@ -43,6 +43,14 @@ func TestParse_Positions(t *testing.T) {
 			`line 3 column 15: bad quantity true`},
 		{"a JSON syntax error", "{\"pools\": [\n {\"name\": \"a\" \"kind\": \"root\"}]}",
 			`line 2 column 15: invalid character '"' after object key:value pair`},
+		{"a duplicate pool name in YAML", "pools:\n- name: a\n  kind: root\n  path: /a\n- name: a\n  kind: path\n  path: /b\n",
+			`line 5 column 3: pools[1] ("a"): duplicate pool name`},
+		{"a bad disk in YAML", "pools:\n- name: a\n  kind: mount\n  disks:\n  - path: /d\n  - device: /x\n    fsType: xfs\n",
+			`line 6 column 5: pools[0] ("a"): disks[1]: device "/x" must be under /dev`},
+		{"a duplicate pool name in JSON", "{\"pools\": [\n {\"name\": \"a\", \"kind\": \"root\", \"path\": \"/a\"},\n {\"name\": \"a\", \"kind\": \"path\", \"path\": \"/b\"}]}",
+			`line 3 column 2: pools[1] ("a"): duplicate pool name`},
+		{"a bad disk in JSON", "{\"pools\": [\n {\"name\": \"a\", \"kind\": \"mount\", \"disks\": [\n  {\"path\": \"/d\"},\n  {\"device\": \"/x\", \"fsType\": \"xfs\"}]}]}",
+			`line 4 column 3: pools[0] ("a"): disks[1]: device "/x" must be under /dev`},
 		{"a Mesos syntax error", "[\n {\"name\":\"disk\",\n  \"scalar\":{\"value\":1}},]",
 			`mesos resources: line 3 column 25: invalid character ']'`},
 	} {
