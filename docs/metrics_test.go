@@ -21,7 +21,10 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
-var metricRE = regexp.MustCompile(`\blocaldisk_[a-z0-9_]+`)
+var metricRE = regexp.MustCompile(`\b(?:localdisk|grpc_server)_[a-z0-9_]+`)
+
+// retired metrics may be named (to say what replaced them), never used.
+var retired = map[string]bool{"localdisk_rpc_requests_total": true, "localdisk_rpc_duration_seconds": true}
 
 // metricNames scrapes a metrics registry over a real volume manager, after
 // one RPC went through its interceptor, and adds the names written in the
@@ -60,7 +63,7 @@ func metricNames(t *testing.T) []string {
 	}
 	names := map[string]bool{}
 	for _, line := range strings.Split(string(body), "\n") {
-		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" && strings.HasPrefix(f[2], "localdisk_") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" && f[1] == "HELP" && metricRE.MatchString(f[2]) {
 			names[f[2]] = true
 		}
 	}
@@ -85,8 +88,8 @@ func metricNames(t *testing.T) []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
-	if len(out) < 5 {
-		t.Fatalf("only %d localdisk metrics found: %v", len(out), out)
+	if len(out) < 10 {
+		t.Fatalf("only %d localdisk and grpc_server metrics found: %v", len(out), out)
 	}
 	return out
 }
@@ -109,7 +112,15 @@ func TestMetricsDocumented(t *testing.T) {
 			known[n+s] = true
 		}
 	}
+	for _, want := range []string{"grpc_server_handled_total", "grpc_server_handling_seconds"} {
+		if !known[want] {
+			t.Errorf("the plugin does not export %s", want)
+		}
+	}
 	for _, n := range metricRE.FindAllString(readDoc(t, operationsDoc), -1) {
+		if retired[n] && !known[n] {
+			continue
+		}
 		if !known[n] {
 			t.Errorf("%s names %s, which localdisk does not export", operationsDoc, n)
 		}
@@ -140,6 +151,17 @@ func TestMetricsDocumented(t *testing.T) {
 			n++
 			if r.Alert == "" || !metricRE.MatchString(r.Expr) {
 				t.Errorf("%s: alert rule %q has no name or no localdisk metric in %q", operationsDoc, r.Alert, r.Expr)
+			}
+			// An optional pool absent from a node is not healthy either,
+			// but nothing is wrong: no alert on localdisk_pool_healthy
+			// may fire for it.
+			if strings.Contains(r.Expr, "localdisk_pool_healthy") && !strings.Contains(r.Expr, "unless localdisk_pool_present == 0") {
+				t.Errorf("%s: alert rule %q fires for absent optional pools: add `unless localdisk_pool_present == 0` to %q", operationsDoc, r.Alert, r.Expr)
+			}
+			for _, n := range metricRE.FindAllString(r.Expr, -1) {
+				if retired[n] {
+					t.Errorf("%s: alert rule %q uses the retired metric %s", operationsDoc, r.Alert, n)
+				}
 			}
 		}
 	}

@@ -73,9 +73,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.opts.Endpoint, err)
 	}
-	interceptors := []grpc.UnaryServerInterceptor{interceptor(d.log.WithField("component", "grpc"))}
+	var m *metrics.Metrics
 	if d.opts.MetricsAddress != "" {
-		m := metrics.New(d.Volumes)
+		m = metrics.New(d.Volumes)
 		ml, err := net.Listen("tcp", d.opts.MetricsAddress)
 		if err != nil {
 			l.Close()
@@ -86,7 +86,6 @@ func (d *Driver) Run(ctx context.Context) error {
 				d.log.WithError(err).Error("metrics server stopped")
 			}
 		}()
-		interceptors = append(interceptors, m.Interceptor())
 	}
 	if d.opts.PprofAddress != "" {
 		if err := servePprof(ctx, d.opts.PprofAddress); err != nil {
@@ -97,7 +96,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		runtime.SetBlockProfileRate(int(time.Millisecond))
 	}
 	codec := wire.NewCodec()
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors...))
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors(d.log.WithField("component", "grpc"), m)...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller"), Wire: codec})

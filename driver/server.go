@@ -13,10 +13,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/localdisk-csi/localdisk/driver/metrics"
 )
 
 // SocketPath extracts the socket path of a unix:// endpoint.
@@ -67,33 +71,89 @@ var quiet = map[string]bool{
 	"GetCapacity": true, "ListVolumes": true, "NodeGetVolumeStats": true, "NodeGetVolumeHealth": true,
 }
 
-// interceptor logs one line per RPC (method, code, duration and the
-// request's identifying fields, never secrets or contexts) and turns a panic
-// into Internal.
-func interceptor(log *logrus.Entry) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-		start := time.Now()
-		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-		defer func() {
-			if r := recover(); r != nil {
-				log.WithField("method", method).Errorf("panic: %v\n%s", r, debug.Stack())
-				err = status.Error(codes.Internal, "internal error")
-			}
-			code := status.Code(err)
-			l := log.WithFields(requestFields(req)).WithFields(logrus.Fields{
-				"method": method, "code": code.String(), "duration": time.Since(start).String()})
-			switch {
-			case err != nil && code == codes.Internal:
-				l.WithError(err).Error("rpc failed")
-			case err != nil:
-				l.WithError(err).Warn("rpc failed")
-			case quiet[method]:
-				l.Debug("rpc")
+// interceptors is the unary chain, outermost first: the metrics (when
+// served; outside recovery, so that a recovered panic is counted as
+// Internal), one log line per RPC, and recovery, which turns a panic into
+// Internal (and logs it with its stack) so that the plugin survives it.
+func interceptors(log *logrus.Entry, m *metrics.Metrics) []grpc.UnaryServerInterceptor {
+	var chain []grpc.UnaryServerInterceptor
+	if m != nil {
+		chain = append(chain, m.Interceptor())
+	}
+	return append(chain, logInterceptor(log), recovery.UnaryServerInterceptor(
+		recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+			log.WithField("method", methodOf(ctx)).Errorf("panic: %v\n%s", p, debug.Stack())
+			return status.Error(codes.Internal, "internal error")
+		})))
+}
+
+// methodOf is the RPC's method name, from the fields the logging
+// interceptor put in its context.
+func methodOf(ctx context.Context) string {
+	for it := logging.ExtractFields(ctx).Iterator(); it.Next(); {
+		if k, v := it.At(); k == logging.MethodFieldKey {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+// logInterceptor logs one line per RPC when it finishes: method, code,
+// duration and the request's identifying fields (never secrets or
+// contexts), through go-grpc-middleware's logging interceptor and logrus
+// (see rpcLogger).
+func logInterceptor(log *logrus.Entry) grpc.UnaryServerInterceptor {
+	inner := logging.UnaryServerInterceptor(rpcLogger(log),
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithDurationField(func(d time.Duration) logging.Fields { return logging.Fields{"duration", d.String()} }))
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		var fields logging.Fields
+		for k, v := range requestFields(req) {
+			fields = append(fields, k, v)
+		}
+		return inner(logging.InjectFields(ctx, fields), req, info, h)
+	}
+}
+
+// rpcLogger writes the logging interceptor's "finished call" as the line
+// localdisk always wrote: "rpc" at info (debug for the quiet RPCs COs
+// poll), "rpc failed" with the error at warning (error for Internal), with
+// the fields method, code, duration and those of requestFields; the
+// interceptor's other fields (service, peer, start time) are left out.
+func rpcLogger(log *logrus.Entry) logging.LoggerFunc {
+	return func(_ context.Context, _ logging.Level, msg string, kv ...any) {
+		f := logrus.Fields{}
+		var rpcErr string
+		for it := logging.Fields(kv).Iterator(); it.Next(); {
+			switch k, v := it.At(); k {
+			case logging.MethodFieldKey:
+				f["method"] = v
+			case "grpc.code":
+				f["code"] = v
+			case "grpc.error":
+				rpcErr = fmt.Sprint(v)
+			case logging.ServiceFieldKey, logging.ComponentFieldKey, logging.MethodTypeFieldKey,
+				"grpc.start_time", "grpc.request.deadline", "peer.address":
 			default:
-				l.Info("rpc")
+				f[k] = v
 			}
-		}()
-		return h(ctx, req)
+		}
+		l := log.WithFields(f)
+		if msg != "finished call" {
+			l.Debug(msg)
+			return
+		}
+		method, _ := f["method"].(string)
+		switch {
+		case rpcErr != "" && f["code"] == codes.Internal.String():
+			l.WithField(logrus.ErrorKey, rpcErr).Error("rpc failed")
+		case rpcErr != "":
+			l.WithField(logrus.ErrorKey, rpcErr).Warn("rpc failed")
+		case quiet[method]:
+			l.Debug("rpc")
+		default:
+			l.Info("rpc")
+		}
 	}
 }
 

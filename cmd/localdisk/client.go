@@ -103,7 +103,10 @@ func statusTable(w io.Writer, st admin.Status) {
 			root = strings.Join(p.Disks, ",")
 		}
 		health := "healthy"
-		if !p.Healthy {
+		switch {
+		case p.Absent:
+			health = "absent"
+		case !p.Healthy:
 			health = "UNHEALTHY"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.Kind, root, size(p.Capacity),

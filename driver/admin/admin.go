@@ -33,6 +33,7 @@ type PoolStatus struct {
 	Allocated     int64    `json:"allocated"`
 	Free          int64    `json:"free"`
 	Healthy       bool     `json:"healthy"`
+	Absent        bool     `json:"absent,omitempty"`
 	Volumes       int      `json:"volumes"`
 	QuotaEnforced bool     `json:"quotaEnforced"`
 	ListUnclaimed bool     `json:"listUnclaimed,omitempty"`
@@ -115,7 +116,7 @@ func (s *Server) Status() Status {
 	for _, p := range s.Volumes.Pools() {
 		u := s.Volumes.PoolUsage(p)
 		ps := PoolStatus{Name: p.Name, Kind: string(p.Kind), Root: p.Path, Capacity: u.Capacity,
-			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Volumes: counts[p.Name],
+			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Absent: !p.Present(), Volumes: counts[p.Name],
 			QuotaEnforced: p.Enforcement() != "",
 			ListUnclaimed: p.ListUnclaimed}
 		for _, d := range p.Disks {

@@ -27,6 +27,10 @@ func (r *run) pool(spec pool.Spec) {
 func (r *run) dirPool(spec pool.Spec) {
 	subject := "pool " + spec.Name
 	in := volume.InspectPool(r.cfg.StateDir, spec, r.hasRecords(spec.Name))
+	if in.Missing && spec.Optional && !r.hasRecords(spec.Name)() {
+		r.ok(subject, "absent (optional): %s does not exist on this node; serve takes the pool into service when it appears", in.Dir)
+		return
+	}
 	quotaFailed := in.Err != nil && spec.Quota == pool.QuotaRequired && in.Quota.Method == "" && in.Quota.Reason != nil
 	if in.Err != nil && !quotaFailed {
 		r.fail(subject, "%s pool at %s is unhealthy: %v", spec.Kind, in.Dir, in.Err)
@@ -97,18 +101,31 @@ func quotaHint(fsType string) string {
 // mountPool reports a MOUNT pool's disks and whether the pool is healthy
 // (at least one disk present, as refresh decides).
 func (r *run) mountPool(spec pool.Spec) {
+	subject := "pool " + spec.Name
+	if spec.Optional && !slices.ContainsFunc(spec.Disks, diskThere) && !r.hasRecords(spec.Name)() {
+		r.ok(subject, "absent (optional): none of its %d disks is on this node; serve takes the pool into service when one appears", len(spec.Disks))
+		return
+	}
 	present := 0
 	for _, d := range spec.Disks {
 		if r.disk(spec, d) {
 			present++
 		}
 	}
-	subject := "pool " + spec.Name
 	if present == 0 {
 		r.fail(subject, "mount pool: none of its %d disks is present: the pool is unhealthy", len(spec.Disks))
 		return
 	}
 	r.ok(subject, "mount pool: %d of %d disks present", present, len(spec.Disks))
+}
+
+// diskThere reports, without a finding, whether a MOUNT pool's disk is on
+// this node: its filesystem mounted, or its device there.
+func diskThere(d pool.DiskSpec) bool {
+	if d.Device == "" {
+		return volume.IsMountRoot(canonical(d.Path))
+	}
+	return volume.BlockDevice(d.Device) == nil
 }
 
 // disk reports one disk of a MOUNT pool and whether it is present.

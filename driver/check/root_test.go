@@ -137,6 +137,33 @@ func TestRootAndPathPools(t *testing.T) {
 	servesAlike(t, state, cfg, fs)
 }
 
+// TestOptionalPools: an optional PATH pool whose path does not exist and
+// an optional MOUNT pool none of whose disks is there are ok, absent, and
+// serve does not find them unhealthy; one that is not optional fails.
+func TestOptionalPools(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(filepath.Join(dir, "d1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, fmt.Sprintf(`pools:
+- {name: root, kind: root, path: %s/root, quota: "off"}
+- {name: maybe, kind: path, path: %s/maybe, optional: true}
+- {name: spare, kind: mount, optional: true, disks: [{path: %s/d1}, {path: %s/d2}]}
+- {name: gone, kind: path, path: %s/gone}
+`, dir, dir, dir, dir, dir))
+	fs := Run(Config{StateDir: state, Pools: cfg, Records: true})
+	expect(t, fs, "pool maybe", "ok absent (optional): "+dir+"/maybe does not exist on this node")
+	expect(t, fs, "pool spare", "ok absent (optional): none of its 2 disks is on this node")
+	expect(t, fs, "disk "+dir+"/d1")
+	expect(t, fs, "pool gone", "fail no such file or directory")
+	if !Failed(fs) {
+		t.Errorf("the pool that is not optional does not fail the check")
+	}
+	servesAlike(t, state, cfg, fs)
+}
+
 func TestStateDir(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)

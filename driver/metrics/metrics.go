@@ -1,60 +1,54 @@
 // Package metrics exposes localdisk's Prometheus metrics: every RPC by
-// method and code with a latency histogram (one gRPC interceptor), and per
-// pool its capacity, allocation, free room, volume count, health and quota
-// enforcement, read from the volume manager at scrape time.
+// service, method and code with a latency histogram, as the standard
+// grpc_server_* metrics of go-grpc-middleware's Prometheus provider (one
+// gRPC interceptor), and per pool its presence, capacity, allocation, free
+// room, volume count, health and quota enforcement, read from the volume
+// manager at scrape time.
 package metrics
 
 import (
 	"context"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
+// Buckets of grpc_server_handling_seconds: 100 µs to 60 s.
+var Buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
 // Metrics is the plugin's registry.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	reg  *prometheus.Registry
+	grpc *grpcprom.ServerMetrics
 }
 
-// New registers the RPC metrics, the pool collector and the Go runtime
-// and process collectors.
+// New registers the gRPC server metrics, the pool collector and the Go
+// runtime and process collectors.
 func New(vols *volume.Manager) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "localdisk_rpc_requests_total", Help: "CSI and operator RPCs handled, by method and gRPC code.",
-		}, []string{"method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "localdisk_rpc_duration_seconds", Help: "RPC latency by method.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"method"}),
+		grpc: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets(Buckets))),
 	}
-	m.reg.MustRegister(m.requests, m.duration, poolCollector{vols},
+	m.reg.MustRegister(m.grpc, poolCollector{vols},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// Interceptor counts and times every unary RPC.
+// Interceptor counts and times every unary RPC (grpc_server_started_total,
+// grpc_server_handled_total by code, grpc_server_handling_seconds). It
+// must run outside the recovery interceptor, so that a recovered panic is
+// counted with the code it was turned into.
 func (m *Metrics) Interceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		start := time.Now()
-		resp, err := h(ctx, req)
-		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-		m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
-		m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
-		return resp, err
-	}
+	return m.grpc.UnaryServerInterceptor()
 }
 
 // Serve serves /metrics on addr until ctx ends.
@@ -79,6 +73,7 @@ var (
 	freeD       = prometheus.NewDesc("localdisk_pool_free_bytes", "Capacity still free (MOUNT: usable unclaimed disks).", poolLabels, nil)
 	volumesD    = prometheus.NewDesc("localdisk_pool_volumes", "Volumes recorded in the pool, in any phase.", poolLabels, nil)
 	healthyD    = prometheus.NewDesc("localdisk_pool_healthy", "1 when the pool's disk is present and the recorded one, else 0.", poolLabels, nil)
+	presentD    = prometheus.NewDesc("localdisk_pool_present", "0 when the pool is optional and absent from this node (no path, no disk, no volume), else 1.", poolLabels, nil)
 	quotaD      = prometheus.NewDesc("localdisk_pool_quota_enforced", "1 when the pool enforces volume capacities with quotas.", poolLabels, nil)
 	eraseQueueD = prometheus.NewDesc("localdisk_erase_backlog", "Disks waiting for their erase to complete.", nil, nil)
 )
@@ -87,7 +82,7 @@ var (
 type poolCollector struct{ vols *volume.Manager }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, quotaD, eraseQueueD} {
+	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, presentD, quotaD, eraseQueueD} {
 		ch <- d
 	}
 }
@@ -108,6 +103,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(freeD, float64(u.Free), l...)
 		gauge(volumesD, float64(counts[p.Name]), l...)
 		gauge(healthyD, b2f(p.Healthy()), l...)
+		gauge(presentD, b2f(p.Present()), l...)
 		gauge(quotaD, b2f(p.Enforcement() != ""), l...)
 	}
 	gauge(eraseQueueD, float64(c.vols.EraseBacklog()))

@@ -10,45 +10,47 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Config is the pools file: `pools:` followed by a list of pools.
 type Config struct {
-	Pools []Spec `json:"pools"`
+	Pools []Spec `json:"pools" yaml:"pools"`
 }
 
 // Spec is one pool as configured.
 type Spec struct {
 	// Name identifies the pool in parameters (`pool: NAME`) and records.
-	Name string `json:"name"`
+	Name string `json:"name" yaml:"name"`
 	// Kind is root, path or mount.
-	Kind Kind `json:"kind"`
+	Kind Kind `json:"kind" yaml:"kind"`
 	// Path is the pool's root directory (ROOT and PATH pools).
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" yaml:"path,omitempty"`
 	// Capacity caps what the pool hands out (ROOT and PATH); default: the
 	// filesystem's size minus Reserve.
-	Capacity *Quantity `json:"capacity,omitempty"`
+	Capacity *Quantity `json:"capacity,omitempty" yaml:"capacity,omitempty"`
 	// Reserve is kept free of volumes (ROOT and PATH).
-	Reserve Quantity `json:"reserve,omitempty"`
+	Reserve Quantity `json:"reserve,omitempty" yaml:"reserve,omitempty"`
 	// Quota says how a ROOT or PATH pool enforces its volumes' capacities:
 	// auto (default: project quotas on XFS/ext4 mounted with prjquota,
 	// qgroups on btrfs, accounting only elsewhere), required (the pool is
 	// unhealthy without enforcement) or off.
-	Quota QuotaMode `json:"quota,omitempty"`
+	Quota QuotaMode `json:"quota,omitempty" yaml:"quota,omitempty"`
 	// VolumeInodes limits the inodes of each volume where quotas are
 	// enforced by project (0: no limit).
-	VolumeInodes int64 `json:"volumeInodes,omitempty"`
+	VolumeInodes int64 `json:"volumeInodes,omitempty" yaml:"volumeInodes,omitempty"`
 	// ListUnclaimed lists the free disks of a MOUNT pool in ListVolumes, as
 	// Mesos wants for pre-existing disks.
-	ListUnclaimed bool `json:"listUnclaimed,omitempty"`
+	ListUnclaimed bool `json:"listUnclaimed,omitempty" yaml:"listUnclaimed,omitempty"`
 	// Disks are the whole disks of a MOUNT pool.
-	Disks []DiskSpec `json:"disks,omitempty"`
+	Disks []DiskSpec `json:"disks,omitempty" yaml:"disks,omitempty"`
 	// Erase says how a MOUNT pool's device disk is erased when its volume
 	// is deleted: none (its filesystem is re-created), zero (zeros written
 	// over the whole device) or discard (BLKDISCARD). Default none.
-	Erase Erase `json:"erase,omitempty"`
+	Erase Erase `json:"erase,omitempty" yaml:"erase,omitempty"`
+	// Optional says that a node may lack the pool (PATH and MOUNT): where
+	// its path does not exist, or none of its disks is there, and no volume
+	// was made in it, the pool is absent rather than unhealthy.
+	Optional bool `json:"optional,omitempty" yaml:"optional,omitempty"`
 }
 
 // QuotaMode is a ROOT/PATH pool's quota setting.
@@ -82,14 +84,14 @@ const (
 // mounts itself (Device, FSType, MkfsOptions).
 type DiskSpec struct {
 	// Path is where the operator mounted the disk's filesystem.
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" yaml:"path,omitempty"`
 	// Device is the block device, preferably a stable name
 	// (/dev/disk/by-id/...).
-	Device string `json:"device,omitempty"`
+	Device string `json:"device,omitempty" yaml:"device,omitempty"`
 	// FSType is the filesystem made on a blank device: ext4 or xfs.
-	FSType string `json:"fsType,omitempty"`
+	FSType string `json:"fsType,omitempty" yaml:"fsType,omitempty"`
 	// MkfsOptions are extra arguments for mkfs.
-	MkfsOptions []string `json:"mkfsOptions,omitempty"`
+	MkfsOptions []string `json:"mkfsOptions,omitempty" yaml:"mkfsOptions,omitempty"`
 }
 
 // Source is the disk's configured path or device.
@@ -106,7 +108,7 @@ const MaxNameLen = 32
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // Parse reads a pools file, strictly, in the native YAML or JSON form
-// (unknown fields are errors) or as Mesos agent resources (ParseMesos, which
+// (unknown fields are errors; decoding errors name their line and column) or as Mesos agent resources (ParseMesos, which
 // needs the agent's work dir for the ROOT pool). The result is validated.
 func Parse(data []byte, workDir string) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -115,14 +117,7 @@ func Parse(data []byte, workDir string) (*Config, error) {
 	if IsMesosResources(data) {
 		return ParseMesos(data, workDir)
 	}
-	var c Config
-	if err := yaml.UnmarshalStrict(data, &c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return parseNative(data)
 }
 
 // Load reads and parses a pools file (see Parse).
@@ -167,6 +162,9 @@ func (c *Config) Validate() error {
 		names[s.Name] = true
 		if _, err := ParseKind(string(s.Kind)); err != nil {
 			return bad("%v", err)
+		}
+		if s.Optional && s.Kind == Root {
+			return bad("optional is for path and mount pools: a root pool's directory is made at start")
 		}
 		if s.Capacity != nil && *s.Capacity < 0 || s.Reserve < 0 {
 			return bad("capacity and reserve must not be negative")

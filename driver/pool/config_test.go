@@ -210,3 +210,30 @@ func TestClaimID(t *testing.T) {
 		}
 	}
 }
+
+// optional is read in both native forms, refused on a ROOT pool and never
+// set by the Mesos form.
+func TestParse_Optional(t *testing.T) {
+	for _, text := range []string{
+		"pools:\n- name: d\n  kind: path\n  path: /mnt/d\n  optional: true\n- name: m\n  kind: mount\n  optional: yes\n  disks:\n  - path: /mnt/m\n",
+		`{"pools":[{"name":"d","kind":"path","path":"/mnt/d","optional":true},{"name":"m","kind":"mount","optional":true,"disks":[{"path":"/mnt/m"}]}]}`,
+	} {
+		c, err := Parse([]byte(text), "")
+		if err != nil || !c.Pools[0].Optional || !c.Pools[1].Optional {
+			t.Errorf("%q: %v %+v", text, err, c)
+		}
+	}
+	_, err := Parse([]byte("pools:\n- name: r\n  kind: root\n  path: /r\n  optional: true\n"), "")
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "optional is for path and mount pools") {
+		t.Errorf("optional root pool: %v", err)
+	}
+	c, err := Parse([]byte(`[{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"PATH","path":{"root":"/mnt/p"}}}},{"name":"disk","type":"SCALAR","scalar":{"value":1},"disk":{"source":{"type":"MOUNT","mount":{"root":"/mnt/m"}}}}]`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.Pools {
+		if p.Optional {
+			t.Errorf("the Mesos form made pool %s optional", p.Name)
+		}
+	}
+}

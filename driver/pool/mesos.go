@@ -62,7 +62,7 @@ func IsMesosResources(data []byte) bool {
 func ParseMesos(data []byte, workDir string) (*Config, error) {
 	var res []mesosResource
 	if err := json.Unmarshal(data, &res); err != nil {
-		return nil, fmt.Errorf("%w: mesos resources: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: mesos resources: %s", ErrInvalidConfig, jsonMessage(data, err))
 	}
 	var rootMB float64
 	hasRoot := false

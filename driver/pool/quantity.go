@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // MiB is the unit of every capacity localdisk reports: Mesos keeps disk sizes
@@ -54,6 +56,29 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	v, err := ParseQuantity(s)
 	if err != nil {
 		return err
+	}
+	*q = v
+	return nil
+}
+
+// UnmarshalYAML accepts a number of bytes or a string quantity; an error
+// names the value's line and column.
+func (q *Quantity) UnmarshalYAML(n *yaml.Node) error {
+	bad := func(err error) error { return &posErr{n.Line, n.Column, err.Error()} }
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" && n.ShortTag() != "!!int" {
+		return bad(fmt.Errorf("bad quantity: want bytes or a number with Ki, Mi, Gi, Ti or Pi"))
+	}
+	s := n.Value
+	if n.ShortTag() == "!!int" {
+		var v int64
+		if err := n.Decode(&v); err != nil {
+			return bad(fmt.Errorf("quantity %q overflows 64 bits", n.Value))
+		}
+		s = strconv.FormatInt(v, 10)
+	}
+	v, err := ParseQuantity(s)
+	if err != nil {
+		return bad(err)
 	}
 	*q = v
 	return nil

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/localdisk-csi/localdisk/driver/state"
@@ -57,7 +58,8 @@ func (m *Manager) mountRecords() []*state.Record {
 
 // CheckHealth refreshes every pool and logs each change of health once: a
 // pool that goes missing is reported unhealthy (it serves nothing new and
-// nothing in it is deleted), one that comes back is taken into service.
+// nothing in it is deleted), one that comes back is taken into service. An
+// optional pool this node lacks (see lacking) is reported absent, at info.
 func (m *Manager) CheckHealth() {
 	defer func() { // disks measured late change what List shows
 		m.mu.Lock()
@@ -66,16 +68,29 @@ func (m *Manager) CheckHealth() {
 	}()
 	for _, p := range m.order {
 		healthy, err := m.refresh(p)
-		if was := p.healthy.Swap(healthy); was == healthy {
+		absent := !healthy && m.lacking(p)
+		wasHealthy, wasAbsent := p.healthy.Swap(healthy), p.absent.Swap(absent)
+		if wasHealthy == healthy && wasAbsent == absent {
 			continue
 		}
 		log := m.log.WithField("pool", p.Name)
-		if healthy {
+		switch {
+		case healthy:
 			log.Info("pool healthy: serving")
-		} else {
+		case absent:
+			log.Info(absentMessage(p))
+		default:
 			log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
 		}
 	}
+}
+
+// absentMessage says why an optional pool is absent, and what brings it.
+func absentMessage(p *Pool) string {
+	if p.Kind.Directory() {
+		return fmt.Sprintf("pool absent (optional): %s does not exist on this node; it is taken into service when it appears", p.Spec.Path)
+	}
+	return fmt.Sprintf("pool absent (optional): none of its %d disks is on this node; it is taken into service when one appears", len(p.Disks))
 }
 
 // hasRecords reports whether any record points into the pool.

@@ -42,8 +42,11 @@ type Pool struct {
 	// marker is the marker ID this pool must carry (ROOT/PATH), "" until
 	// known.
 	marker atomic.Value
-	// healthy is the last health verdict, to log transitions once.
+	// healthy is the last health verdict, to log transitions once; absent
+	// says an unhealthy optional pool is merely not on this node (see
+	// lacking).
 	healthy atomic.Bool
+	absent  atomic.Bool
 	// enforce is how capacities are enforced (see Enforcement), alloc the
 	// project ID allocator of its filesystem, quotaLogged whether the lack
 	// of enforcement was logged.
@@ -181,6 +184,38 @@ func (p *Pool) Healthy() bool {
 		}
 	}
 	return false
+}
+
+// Present is false for an optional pool that the last health check found
+// absent from this node: its path does not exist, or none of its disks is
+// there, and no volume was made in it. Such a pool is not Healthy either,
+// but nothing is wrong with the node.
+func (p *Pool) Present() bool { return !p.absent.Load() }
+
+// lacking reports whether an optional pool is absent from this node: its
+// path (ROOT/PATH) does not exist or none of its disks is present (MOUNT),
+// and no volume record points into it (a pool that held volumes and lost
+// its disk is unhealthy, optional or not).
+func (m *Manager) lacking(p *Pool) bool {
+	if !p.Spec.Optional {
+		return false
+	}
+	if p.Kind.Directory() {
+		if _, err := os.Lstat(p.Spec.Path); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	} else {
+		for _, d := range p.Disks {
+			if d.IsDevice() {
+				if _, err := blockDevice(d.Device); err == nil {
+					return false
+				}
+			} else if diskMounted(d) {
+				return false
+			}
+		}
+	}
+	return !m.hasRecords(p.Name)
 }
 
 // diskMounted reports whether a MOUNT disk's root is a mount point (its

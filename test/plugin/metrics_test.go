@@ -37,8 +37,8 @@ func TestMetrics_Scrape(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	text := string(body)
 	for _, want := range []string{
-		`localdisk_rpc_requests_total{code="OK",method="CreateVolume"} 1`,
-		`localdisk_rpc_duration_seconds_count{method="CreateVolume"} 1`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="CreateVolume",grpc_service="csi.v1.Controller",grpc_type="unary"} 1`,
+		`grpc_server_handling_seconds_count{grpc_method="CreateVolume",grpc_service="csi.v1.Controller",grpc_type="unary"} 1`,
 		`localdisk_pool_capacity_bytes{kind="root",pool="r"} 6.7108864e+07`,
 		`localdisk_pool_allocated_bytes{kind="root",pool="r"} 4.194304e+06`,
 		`localdisk_pool_free_bytes{kind="root",pool="r"} 6.291456e+07`,
