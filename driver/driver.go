@@ -183,5 +183,5 @@ func Check(opts Options, targetDir string) []check.Finding {
 			found.Message = fmt.Sprintf("%s: %d pool(s)", opts.ConfigFile, len(cfg.Pools))
 		}
 	}
-	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true})...)
+	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true, Probe: true})...)
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// Records: also report whether every volume record can be read (serve
 	// does not need that finding: reading them is its own first step).
 	Records bool
+	// Probe: verify propagation by a real bind where the host's mount
+	// table can be read (`localdisk check`); serve only reads the mount
+	// table, so that a start killed mid-probe never leaves a bind behind.
+	Probe bool
 }
 
 // Run computes the findings, in a stable order: kernel, mount, quota,
@@ -76,7 +80,11 @@ func Run(cfg Config) []Finding {
 			r.pool(spec)
 		}
 	}
-	r.add(propagation(realHost, ProbeDir(cfg.TargetDir, cfg.StateDir)))
+	h := realHost
+	if !cfg.Probe {
+		h.probe = nil
+	}
+	r.add(propagation(h, ProbeDir(cfg.TargetDir, cfg.StateDir)))
 	return r.out
 }
 

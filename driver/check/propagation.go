@@ -111,7 +111,7 @@ func propagation(h host, dir string) Finding {
 		return finding(OK, subject, "not in a container: the host's mount namespace")
 	}
 	dir = canonical(existingParent(dir)) // serve makes a missing state dir there
-	if reachable {
+	if reachable && h.probe != nil {
 		seen, err := h.probe(dir, "/proc/1/mountinfo")
 		switch {
 		case err != nil:
@@ -129,7 +129,10 @@ func propagation(h host, dir string) Finding {
 	if e == nil {
 		return finding(Warn, subject, "in a container (%s): no mount holds %s", why, dir)
 	}
-	const unverified = "not verified against the host's mount table, which is not reachable from here (no host PID namespace)"
+	unverified := "not verified against the host's mount table, which is not reachable from here (no host PID namespace)"
+	if reachable {
+		unverified = "not probed at start (`localdisk check` binds to verify it)"
+	}
 	shared, master := peerGroups(e.Optional)
 	switch {
 	case shared != "":

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -23,6 +25,10 @@ func (r *run) system() {
 		r.warn("kernel", "uname: %v", err)
 	} else {
 		r.ok("kernel", "%s %s (%s)", unix.ByteSliceToString(u.Sysname[:]), unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:]))
+	}
+	if !hasCapSysAdmin() {
+		r.fail("mount", "this process lacks CAP_SYS_ADMIN: it can make no mount (run it as root, or give it CAP_SYS_ADMIN)")
+		return
 	}
 	m, why := mounter.Detect()
 	if why != nil {
@@ -111,4 +117,24 @@ func existingParent(dir string) string {
 		}
 		dir = filepath.Dir(dir)
 	}
+}
+
+// capSysAdmin is CAP_SYS_ADMIN's bit in /proc/self/status's CapEff.
+const capSysAdmin = 21
+
+// hasCapSysAdmin reports whether this process's effective capabilities
+// hold CAP_SYS_ADMIN, which every bind and unmount needs (true when the
+// status file cannot be read: then the probes speak for themselves).
+func hasCapSysAdmin() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err != nil || caps&(1<<capSysAdmin) != 0
+		}
+	}
+	return true
 }

@@ -133,3 +133,24 @@ func TestCheckPropagation(t *testing.T) {
 		t.Errorf("mounts under %s after the checks: %q", target, ms)
 	}
 }
+
+// Without CAP_SYS_ADMIN no bind can be made, whichever way: check fails
+// (instead of reporting a mount path that would never work).
+func TestCheck_WithoutCapSysAdmin(t *testing.T) {
+	testutil.RequireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux)")
+	}
+	dir := testutil.ShortTempDir(t)
+	bin := testutil.BuildPlugin(t)
+	out, err := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		bin, "check", "--state-dir", filepath.Join(dir, "state")).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("check as nobody: %v, want exit status 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "lacks CAP_SYS_ADMIN") {
+		t.Errorf("check as nobody does not say it lacks CAP_SYS_ADMIN:\n%s", out)
+	}
+}
