@@ -197,22 +197,13 @@ func (f *FS) Supported() error {
 	if !st.Enforced {
 		return fmt.Errorf("%w: %s (%s) is not mounted with prjquota", ErrNotSupported, f.dir.Name(), f.kind)
 	}
-	var d ifNextDqblk
-	return f.commandsServed(f.quotactl(qGetNextQuota, 0, unsafe.Pointer(&d)))
-}
-
-// commandsServed judges the answer to a Q_GETNEXTQUOTA probe: the kernel
-// must serve project quotas through the generic quotactl commands (Linux
-// 4.1) and Q_GETNEXTQUOTA (4.6), which this package uses. Older kernels
-// answer EINVAL: their XFS reports project quota enforced (Q_XGETQSTAT),
-// yet no limit could be set, so the filesystem counts as without it.
-func (f *FS) commandsServed(err error) error {
-	switch {
-	case err == nil, errors.Is(err, unix.ENOENT):
-		return nil
-	case errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("%w: %s (%s): this kernel's quotactl(2) has no project quota commands "+
-			"(PRJQUOTA and Q_GETNEXTQUOTA need Linux 4.6)", ErrNotSupported, f.dir.Name(), f.kind)
+	set, err := f.commands()
+	if err != nil {
+		return err
 	}
-	return f.wrap(err, "probing project quota commands")
+	if set == cmdsNone {
+		return fmt.Errorf("%w: %s (%s): this kernel's quotactl(2) has no project quota commands "+
+			"for it (the generic ones need Linux 4.1; XFS has its own on every kernel)", ErrNotSupported, f.dir.Name(), f.kind)
+	}
+	return nil
 }

@@ -46,7 +46,16 @@ func (f *FS) SetLimit(id uint32, l Limits) error {
 		IHardLimit: l.Inodes,
 		Valid:      qifLimits,
 	}
-	if err := f.quotactl(qSetQuota, id, unsafe.Pointer(&d)); err != nil {
+	set, err := f.commands()
+	if err != nil {
+		return err
+	}
+	if set == cmdsXFS {
+		err = f.xfsSetLimit(id, d.BHardLimit, d.IHardLimit)
+	} else {
+		err = f.quotactl(qSetQuota, id, unsafe.Pointer(&d))
+	}
+	if err != nil {
 		return f.wrap(err, "setting limits of project %d to %d bytes, %d inodes", id, l.Bytes, l.Inodes)
 	}
 	return nil
@@ -60,8 +69,7 @@ func (f *FS) ClearLimit(id uint32) error { return f.SetLimit(id, Limits{}) }
 // project the filesystem has never seen has the zero Usage (XFS answers
 // ENOENT for it; that is not an error here).
 func (f *FS) Usage(id uint32) (Usage, error) {
-	var d ifDqblk
-	err := f.quotactl(qGetQuota, id, unsafe.Pointer(&d))
+	d, err := f.getQuota(id)
 	if errors.Is(err, unix.ENOENT) {
 		return Usage{}, nil
 	}
@@ -76,8 +84,7 @@ func (f *FS) Usage(id uint32) (Usage, error) {
 // belongs to someone (another volume, another tool) and must not be
 // handed out. Use it as the Allocator's Prober.
 func (f *FS) InUse(id uint32) (bool, error) {
-	var d ifDqblk
-	err := f.quotactl(qGetQuota, id, unsafe.Pointer(&d))
+	d, err := f.getQuota(id)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
@@ -93,6 +100,11 @@ func (f *FS) InUse(id uint32) (bool, error) {
 // ok is false when there is none. Records may exist for projects that
 // hold nothing and have no limits: check Usage.Empty.
 func (f *FS) Next(id uint32) (next uint32, u Usage, ok bool, err error) {
+	if set, err := f.commands(); err != nil || set != cmdsGeneric {
+		// No Q_GETNEXTQUOTA (before Linux 4.6): nothing to scan; IDs are
+		// still probed one by one before they are handed out (InUse).
+		return 0, Usage{}, false, err
+	}
 	var d ifNextDqblk
 	err = f.quotactl(qGetNextQuota, id, unsafe.Pointer(&d))
 	if errors.Is(err, unix.ENOENT) {

@@ -3,7 +3,6 @@ package quota
 import (
 	"errors"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -20,6 +19,9 @@ func TestABI(t *testing.T) {
 		"if_dqinfo":                    {unsafe.Sizeof(ifDqinfo{}), 24},
 		"fs_quota_statv":               {unsafe.Sizeof(fsQuotaStatV{}), 160},
 		"fs_quota_stat":                {unsafe.Sizeof(fsQuotaStat{}), 80},
+		"fs_disk_quota":                {unsafe.Sizeof(fsDiskQuota{}), 112},
+		"QCMD(Q_XGETQUOTA, PRJQUOTA)":  {uintptr(qcmd(qXGetQuota, prjQuota)), 0x00580302},
+		"QCMD(Q_XSETQLIM, PRJQUOTA)":   {uintptr(qcmd(qXSetQLim, prjQuota)), 0x00580402},
 		"fsxattr":                      {unsafe.Sizeof(fsxattr{}), 28},
 		"btrfs_ioctl_vol_args":         {unsafe.Sizeof(btrfsVolArgs{}), 4096},
 		"btrfs_ioctl_search_args":      {unsafe.Sizeof(btrfsSearchArgs{}), 4096},
@@ -220,29 +222,5 @@ func TestAllocatorConcurrent(t *testing.T) {
 	}
 	if len(seen) != workers*each {
 		t.Errorf("%d distinct IDs, want %d", len(seen), workers*each)
-	}
-}
-
-// A kernel before 4.6 answers the generic project quota commands with
-// EINVAL (its XFS still reports project quota enforced through
-// Q_XGETQSTAT): such a filesystem has no usable project quota, said so.
-func TestCommandsServed_OldKernelIsNotSupported(t *testing.T) {
-	dir, err := os.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
-	f := &FS{dir: dir, kind: KindXFS}
-	for _, ok := range []error{nil, unix.ENOENT} {
-		if err := f.commandsServed(ok); err != nil {
-			t.Errorf("commandsServed(%v) = %v, want nil", ok, err)
-		}
-	}
-	err = f.commandsServed(unix.EINVAL)
-	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "Linux 4.6") {
-		t.Errorf("commandsServed(EINVAL) = %v, want ErrNotSupported naming the kernel it needs", err)
-	}
-	if err := f.commandsServed(unix.EIO); err == nil || errors.Is(err, ErrNotSupported) {
-		t.Errorf("commandsServed(EIO) = %v, want a failure, not 'not supported'", err)
 	}
 }

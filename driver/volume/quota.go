@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/state"
@@ -70,6 +72,7 @@ func (m *Manager) enforcement(p *Pool, dir *os.File, qfs *quota.FS) (reason erro
 	switch d.Method {
 	case enforceProject:
 		m.allocator(p, qfs.Dev())
+		m.log.WithFields(logrus.Fields{"pool": p.Name, "commands": qfs.Commands()}).Info("capacity is enforced by project quota")
 	case enforceNone:
 		return d.Reason
 	}

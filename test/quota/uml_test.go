@@ -36,6 +36,16 @@ var umlFilesystems = []struct {
 var umlInterface = map[string]string{
 	"":                     `quota="quotactl_fd(2)"`,
 	testutil.SeccompENOSYS: `quota="quotactl(2) on the block device"`,
+	testutil.SeccompLinux3: `quota="quotactl(2) on the block device"`,
+}
+
+// umlCommands is the quota command set the plugin logs for a pool, per
+// mode: the generic commands, or, where the filter refuses them as a
+// kernel before 4.1 does, XFS's own.
+var umlCommands = map[string]string{
+	"":                     `commands="generic quota commands"`,
+	testutil.SeccompENOSYS: `commands="generic quota commands"`,
+	testutil.SeccompLinux3: `commands="XFS quota commands (Q_XGETQUOTA, Q_XSETQLIM)"`,
 }
 
 // TestUML_ProjectQuotasEnforceCapacity boots user-mode Linux once per
@@ -51,8 +61,11 @@ func TestUML_ProjectQuotasEnforceCapacity(t *testing.T) {
 	uml.Require(t, "insmod", "mkfs.xfs", "mkfs.ext4")
 	plugin := testutil.BuildPlugin(t)
 	bin := uml.BuildTestBinary(t, "./test/quota")
-	for _, mode := range []string{"", testutil.SeccompENOSYS} {
+	for _, mode := range []string{"", testutil.SeccompENOSYS, testutil.SeccompLinux3} {
 		for _, fs := range umlFilesystems {
+			if mode == testutil.SeccompLinux3 && fs.name != "xfs" {
+				continue // ext4 has project quota only from 4.5: nothing to fall back to
+			}
 			name := fs.name
 			env := []string{inUML + "=" + fs.name, testutil.BinEnv + "=" + plugin}
 			if mode == "" {
@@ -73,8 +86,10 @@ func TestUML_ProjectQuotasEnforceCapacity(t *testing.T) {
 				if res.ExitCode != 0 || !regexp.MustCompile(`(?m)^--- PASS: TestInUML_Enforced`).MatchString(res.Output) {
 					t.Fatalf("the test inside UML failed (exit %d):\n%s", res.ExitCode, res.Output)
 				}
-				if !strings.Contains(res.Output, umlInterface[mode]) {
-					t.Errorf("the plugin inside UML did not log %s", umlInterface[mode])
+				for _, want := range []string{umlInterface[mode], umlCommands[mode]} {
+					if !strings.Contains(res.Output, want) {
+						t.Errorf("the plugin inside UML did not log %s", want)
+					}
 				}
 			})
 		}
@@ -114,6 +129,9 @@ func TestInUML_Enforced(t *testing.T) {
 		if strings.Contains(l, "mount=") {
 			t.Logf("%s, seccomp %q: plugin: %s", fs, testutil.Seccomp(), l)
 		}
+	}
+	for _, l := range testutil.GrepLog(e.p.Log(), "commands=") {
+		t.Logf("%s, seccomp %q: plugin: %s", fs, testutil.Seccomp(), l)
 	}
 	status := run(t, testutil.BuildPlugin(t), "status", "--endpoint", e.p.Address())
 	t.Logf("%s: localdisk status:\n%s", fs, status)

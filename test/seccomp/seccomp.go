@@ -85,7 +85,21 @@ func jump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
 // Filter returns the program: a system call of another architecture kills
 // the process; one in Denied (or, on x86-64, any x32 call) returns errno;
 // every other is allowed.
-func Filter(errno syscall.Errno) ([]unix.SockFilter, error) {
+func Filter(errno syscall.Errno) ([]unix.SockFilter, error) { return FilterWith(errno, false) }
+
+// genericPrjQuota is the mask and value of a quotactl(2) command word
+// QCMD(subcmd, PRJQUOTA) with a generic subcmd (0x8000xx): the commands
+// that kernels before Linux 4.1 refuse with EINVAL for project quotas.
+const (
+	genericCmdMask  = 0xffff00ff
+	genericPrjQuota = 0x80000002
+	offArg0         = 16 // seccomp_data.args[0], low 32 bits (little-endian)
+)
+
+// FilterWith is Filter, and with noGenericPrjQuota also makes quotactl(2)
+// with a generic command on PRJQUOTA fail with EINVAL, as kernels before
+// 4.1 (RHEL and CentOS 7's 3.10) do; XFS's own commands (Q_X*) still work.
+func FilterWith(errno syscall.Errno, noGenericPrjQuota bool) ([]unix.SockFilter, error) {
 	if auditArch == 0 {
 		return nil, errArch
 	}
@@ -96,17 +110,20 @@ func Filter(errno syscall.Errno) ([]unix.SockFilter, error) {
 		ld  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		jge = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+		and = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 		ret = unix.BPF_RET | unix.BPF_K
 	)
-	n := len(Denied)
-	checks := n
+	checks := len(Denied)
 	if x32Bit != 0 {
 		checks++
 	}
+	if noGenericPrjQuota {
+		checks += 4
+	}
 	// Layout: 0 load arch, 1 arch?, 2 load nr, 3.. checks, then
-	// allow, deny, kill.
+	// allow, deny, kill, einval.
 	allow := 3 + checks
-	deny, kill := allow+1, allow+2
+	deny, kill, einval := allow+1, allow+2, allow+3
 	prog := []unix.SockFilter{
 		stmt(ld, offArch),
 		jump(jeq, auditArch, 0, uint8(kill-2)),
@@ -120,10 +137,20 @@ func Filter(errno syscall.Errno) ([]unix.SockFilter, error) {
 		i := len(prog)
 		prog = append(prog, jump(jge, x32Bit, uint8(deny-i-1), 0))
 	}
+	if noGenericPrjQuota {
+		i := len(prog)
+		prog = append(prog,
+			jump(jeq, unix.SYS_QUOTACTL, 0, uint8(allow-i-1)),
+			stmt(ld, offArg0),
+			stmt(and, genericCmdMask),
+			jump(jeq, genericPrjQuota, uint8(einval-i-4), 0),
+		)
+	}
 	prog = append(prog,
 		stmt(ret, unix.SECCOMP_RET_ALLOW),
 		stmt(ret, unix.SECCOMP_RET_ERRNO|uint32(errno)&unix.SECCOMP_RET_DATA),
 		stmt(ret, unix.SECCOMP_RET_KILL_PROCESS),
+		stmt(ret, unix.SECCOMP_RET_ERRNO|uint32(unix.EINVAL)),
 	)
 	return prog, nil
 }
@@ -132,8 +159,11 @@ func Filter(errno syscall.Errno) ([]unix.SockFilter, error) {
 // thread of the process (SECCOMP_FILTER_FLAG_TSYNC). Call it with the
 // goroutine locked to its thread (runtime.LockOSThread) when the thread
 // then calls execve(2).
-func Install(errno syscall.Errno) error {
-	prog, err := Filter(errno)
+func Install(errno syscall.Errno) error { return InstallWith(errno, false) }
+
+// InstallWith is Install of FilterWith(errno, noGenericPrjQuota).
+func InstallWith(errno syscall.Errno, noGenericPrjQuota bool) error {
+	prog, err := FilterWith(errno, noGenericPrjQuota)
 	if err != nil {
 		return err
 	}

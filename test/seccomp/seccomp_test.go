@@ -80,6 +80,12 @@ func helper() int {
 	special, _ := unix.BytePtrFromString("/nonexistent-localdisk-device")
 	_, _, e = unix.Syscall6(unix.SYS_QUOTACTL, qGetInfo<<8|prjQuota, uintptr(unsafe.Pointer(special)), 0, 0, 0, 0)
 	p("quotactl", errnoResult(e))
+	const qXGetQuota = 'X'<<8 + 3 // XFS's own command: never filtered
+	_, _, e = unix.Syscall6(unix.SYS_QUOTACTL, qXGetQuota<<8|prjQuota, uintptr(unsafe.Pointer(special)), 0, 0, 0, 0)
+	p("quotactl_xfs", errnoResult(e))
+	const qGetQuotaUsr = 0x800007 << 8 // a generic command on user quotas: never filtered
+	_, _, e = unix.Syscall6(unix.SYS_QUOTACTL, qGetQuotaUsr, uintptr(unsafe.Pointer(special)), 0, 0, 0, 0)
+	p("quotactl_usr", errnoResult(e))
 	if os.Geteuid() == 0 {
 		p("mount", result(unix.Mount("none", "/nonexistent-localdisk-mountpoint", "tmpfs", 0, "")))
 	}
@@ -125,7 +131,7 @@ func statusFields(status string) string {
 
 // runHelper runs the test binary in helper mode, under the launcher with
 // errno unless it is empty, and parses its output.
-func runHelper(t *testing.T, errno string) map[string]string {
+func runHelper(t *testing.T, errno string, flags ...string) map[string]string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -133,7 +139,7 @@ func runHelper(t *testing.T, errno string) map[string]string {
 	}
 	name, args := self, []string{}
 	if errno != "" {
-		name, args = testutil.BuildLauncher(t), []string{"-errno", errno, "--", self}
+		name, args = testutil.BuildLauncher(t), append(append([]string{"-errno", errno}, flags...), "--", self)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
@@ -240,5 +246,25 @@ func TestFilter(t *testing.T) {
 	}
 	if last := prog[len(prog)-1]; last.Code != unix.BPF_RET|unix.BPF_K {
 		t.Errorf("the program ends with %+v, not a return", last)
+	}
+}
+
+// TestLauncher_NoGenericPrjQuota: with -no-generic-prjquota, quotactl(2)
+// with a generic command on project quotas fails with EINVAL, as on a
+// kernel before 4.1, while XFS's own commands and generic commands on user
+// quotas reach the kernel (ENOENT: no such device).
+func TestLauncher_NoGenericPrjQuota(t *testing.T) {
+	plain := runHelper(t, "ENOSYS")
+	old := runHelper(t, "ENOSYS", "-no-generic-prjquota")
+	for name, want := range map[string][2]string{
+		"quotactl":     {"ENOENT", "EINVAL"},
+		"quotactl_xfs": {"ENOENT", "ENOENT"},
+		"quotactl_usr": {"ENOENT", "ENOENT"},
+		"open_tree":    {"ENOSYS", "ENOSYS"},
+		"file":         {"ok", "ok"},
+	} {
+		if plain[name] != want[0] || old[name] != want[1] {
+			t.Errorf("%s: %s without the option and %s with it, want %s and %s", name, plain[name], old[name], want[0], want[1])
+		}
 	}
 }

@@ -28,6 +28,11 @@ const (
 	SeccompOff    = "off"
 	SeccompENOSYS = "enosys"
 	SeccompEPERM  = "eperm"
+	// SeccompLinux3 is SeccompENOSYS, and also quotactl(2) refusing the
+	// generic commands on project quotas (EINVAL), as kernels before 4.1
+	// (RHEL and CentOS 7's 3.10) do: XFS project quotas then go through
+	// XFS's own commands.
+	SeccompLinux3 = "linux3"
 )
 
 // SeccompModes are the modes that run under the launcher.
@@ -47,7 +52,7 @@ func Seccomp() string {
 // seccompErrno is the launcher's -errno for a mode.
 func seccompErrno(mode string) (unix.Errno, error) {
 	switch mode {
-	case SeccompENOSYS:
+	case SeccompENOSYS, SeccompLinux3:
 		return unix.ENOSYS, nil
 	case SeccompEPERM:
 		return unix.EPERM, nil
@@ -114,7 +119,11 @@ func SeccompCommand(t testing.TB, mode, bin string, args []string) (string, []st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return BuildLauncher(t), append([]string{"-errno", unix.ErrnoName(errno), "--", bin}, args...)
+	flags := []string{"-errno", unix.ErrnoName(errno)}
+	if mode == SeccompLinux3 {
+		flags = append(flags, "-no-generic-prjquota")
+	}
+	return BuildLauncher(t), append(append(flags, "--", bin), args...)
 }
 
 // FallbackLine is the start-up line with which the plugin says it makes

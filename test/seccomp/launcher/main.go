@@ -25,8 +25,9 @@ import (
 func main() {
 	fs := flag.NewFlagSet("launcher", flag.ContinueOnError)
 	errnoName := fs.String("errno", "", "the errno of the denied calls: ENOSYS or EPERM (or any errno name or number)")
+	noPrj := fs.Bool("no-generic-prjquota", false, "also make quotactl(2) with a generic command on PRJQUOTA fail with EINVAL, as kernels before 4.1 do")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: launcher -errno ENOSYS|EPERM -- PROGRAM [ARG...]")
+		fmt.Fprintln(fs.Output(), "usage: launcher -errno ENOSYS|EPERM [-no-generic-prjquota] -- PROGRAM [ARG...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -36,13 +37,13 @@ func main() {
 		fs.Usage()
 		os.Exit(2)
 	}
-	if err := run(*errnoName, fs.Args()); err != nil {
+	if err := run(*errnoName, *noPrj, fs.Args()); err != nil {
 		fmt.Fprintf(os.Stderr, "seccomp launcher: %v\n", err)
 		os.Exit(125)
 	}
 }
 
-func run(errnoName string, argv []string) error {
+func run(errnoName string, noPrj bool, argv []string) error {
 	errno, err := seccomp.ParseErrno(errnoName)
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func run(errnoName string, argv []string) error {
 	// The filter is per thread (TSYNC copies it to every thread), and
 	// execve replaces the process from this one.
 	runtime.LockOSThread()
-	if err := seccomp.Install(errno); err != nil {
+	if err := seccomp.InstallWith(errno, noPrj); err != nil {
 		return err
 	}
 	if err := seccomp.Check(errno); err != nil {
