@@ -161,6 +161,14 @@ bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not
 e2e-tools: ## Build kube-apiserver, kube-controller-manager and csi-provisioner for the e2e test (cached).
 	hack/build-e2e-tools.sh
 
+.PHONY: helm
+helm: ## Build the pinned helm (hack/tools/helm) that lints and renders deploy/helm/localdisk (cached); prints its path.
+	@hack/build-helm.sh
+
+.PHONY: chart
+chart: ## Lint the Helm chart and compare its renders with the kustomize builds (go test ./deploy/...).
+	$(GO) test -count=1 -v ./deploy/...
+
 .PHONY: e2e-kubernetes
 e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too).
 	@$(install-test-deps)
