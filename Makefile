@@ -96,9 +96,54 @@ lint: fmt-check ## gofmt check, go vet, and golangci-lint and shellcheck when in
 	@if command -v shellcheck >/dev/null; then shellcheck hack/*.sh .ci/run; \
 	else echo "shellcheck not installed: skipped"; fi
 
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
 .PHONY: image
 image: ## Build the container image (IMAGE, default localdisk:VERSION).
-	$(DOCKER) build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+
+# A release: VERSION must be vMAJOR.MINOR.PATCH[-PRE]. The tarballs hold the
+# static binary, LICENSE, README.md and CHANGELOG.md; localdisk-VERSION.yaml is
+# the kustomize build of deploy/kubernetes with the image tag VERSION, and the
+# chart is packaged with appVersion VERSION (and version VERSION without its
+# v). The image is built for both platforms with docker buildx, pushed to
+# RELEASE_IMAGE:VERSION with RELEASE_PUSH=1, else written as an OCI archive
+# next to the release; without buildx that step is skipped, saying so.
+RELEASE_DIR = $(OUTPUT)/release
+RELEASE_ARCHES := amd64 arm64
+RELEASE_IMAGE ?= ghcr.io/localdisk-csi/localdisk
+RELEASE_PUSH ?=
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: release
+release: ## Build a release into _output/release (VERSION=vX.Y.Z): linux/amd64 and linux/arm64 tarballs, manifest, chart, SHA256SUMS, and the multi-arch image with docker buildx.
+	@if [[ ! "$(VERSION)" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$ ]]; then \
+		echo "make release: VERSION=$(VERSION) is not vMAJOR.MINOR.PATCH[-PRE]" >&2; exit 1; fi
+	rm -rf $(RELEASE_DIR)
+	mkdir -p $(RELEASE_DIR)
+	@set -x; for arch in $(RELEASE_ARCHES); do \
+		name=localdisk-$(VERSION)-linux-$$arch; stage=$(RELEASE_DIR)/.stage/$$name; mkdir -p $$stage; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" \
+			-o $$stage/localdisk ./cmd/localdisk; \
+		cp LICENSE README.md CHANGELOG.md $$stage/; \
+		tar -C $(RELEASE_DIR)/.stage --sort=name --owner=0 --group=0 --numeric-owner \
+			--mtime=@$(SOURCE_DATE_EPOCH) -cf - $$name | gzip -9n > $(RELEASE_DIR)/$$name.tar.gz; \
+	done
+	rm -rf $(RELEASE_DIR)/.stage
+	$(GO) run ./hack/release-manifests -image-tag $(VERSION) > $(RELEASE_DIR)/localdisk-$(VERSION).yaml
+	helm="$$(hack/build-helm.sh)"; v="$(VERSION)"; \
+		"$$helm" package deploy/helm/localdisk --version "$${v#v}" --app-version "$(VERSION)" -d $(RELEASE_DIR)
+	cd $(RELEASE_DIR) && sha256sum localdisk-* > SHA256SUMS
+	@if $(DOCKER) buildx version >/dev/null 2>&1; then \
+		out="--output type=oci,dest=$(RELEASE_DIR)/../localdisk-$(VERSION)-image.oci.tar"; \
+		if [[ -n "$(RELEASE_PUSH)" ]]; then out=--push; fi; \
+		set -x; $(DOCKER) buildx build --platform linux/amd64,linux/arm64 \
+			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+			-t $(RELEASE_IMAGE):$(VERSION) $$out .; \
+	else \
+		echo "make release: docker buildx is not available: the multi-arch image ($(RELEASE_IMAGE):$(VERSION)) was NOT built" >&2; \
+	fi
+	@echo "release $(VERSION) in $(RELEASE_DIR):"; cat $(RELEASE_DIR)/SHA256SUMS
 
 .PHONY: clean
 clean: ## Remove build output.
@@ -115,6 +160,14 @@ bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not
 .PHONY: e2e-tools
 e2e-tools: ## Build kube-apiserver, kube-controller-manager and csi-provisioner for the e2e test (cached).
 	hack/build-e2e-tools.sh
+
+.PHONY: helm
+helm: ## Build the pinned helm (hack/tools/helm) that lints and renders deploy/helm/localdisk (cached); prints its path.
+	@hack/build-helm.sh
+
+.PHONY: chart
+chart: ## Lint the Helm chart and compare its renders with the kustomize builds (go test ./deploy/...).
+	$(GO) test -count=1 -v ./deploy/...
 
 .PHONY: e2e-kubernetes
 e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too).

@@ -1,14 +1,17 @@
 // Package kubernetes holds the manifests that install localdisk on a
-// Kubernetes cluster (`kubectl apply -k deploy/kubernetes`) and decodes them,
-// strictly, into k8s.io/api types: for the test that checks them, and for
-// the end-to-end test (test/e2e/kubernetes) that creates them in a real API
-// server and runs csi-provisioner with the DaemonSet's flags.
+// Kubernetes cluster (`kubectl apply -k deploy/kubernetes`) and its kustomize
+// components (components/), renders them with kustomize's krusty (what
+// `kubectl apply -k` runs, see build.go) and decodes the result, strictly,
+// into k8s.io/api types (prometheus-operator's kinds, whose types are not
+// here, as unstructured objects): for the tests that check them and the Helm
+// chart against them, for `make release`, which ships the render, and for
+// the end-to-end tests (test/e2e/...) that create them in a real API server
+// and run csi-provisioner with the DaemonSet's flags.
 package kubernetes
 
 import (
 	"bufio"
 	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -29,20 +33,10 @@ const (
 	TopologyKey       = "topology.localdisk.csi.io/node"
 	Namespace         = "localdisk"
 	KustomizationFile = "kustomization.yaml"
+	// Image is the plugin's image without its tag, which is the
+	// kustomization's (ImageTag).
+	Image = "ghcr.io/localdisk-csi/localdisk"
 )
-
-// files are the manifests, compiled in so that a test binary needs no source tree.
-//
-//go:embed *.yaml
-var files embed.FS
-
-// Kustomization is the part of kustomization.yaml that this directory uses;
-// anything else in the file is an error.
-type Kustomization struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Resources  []string `json:"resources"`
-}
 
 // Object is one decoded manifest and the file it came from.
 type Object struct {
@@ -83,59 +77,9 @@ var kinds = map[string]func() runtime.Object{
 	"rbac.authorization.k8s.io/v1/RoleBinding":        func() runtime.Object { return &rbacv1.RoleBinding{} },
 	"storage.k8s.io/v1/CSIDriver":                     func() runtime.Object { return &storagev1.CSIDriver{} },
 	"storage.k8s.io/v1/StorageClass":                  func() runtime.Object { return &storagev1.StorageClass{} },
-}
-
-// ReadKustomization decodes kustomization.yaml strictly.
-func ReadKustomization() (*Kustomization, error) {
-	data, err := files.ReadFile(KustomizationFile)
-	if err != nil {
-		return nil, err
-	}
-	var k Kustomization
-	if err := yaml.UnmarshalStrict(data, &k); err != nil {
-		return nil, fmt.Errorf("%s: %w", KustomizationFile, err)
-	}
-	return &k, nil
-}
-
-// Files lists the manifest files (every *.yaml but kustomization.yaml).
-func Files() ([]string, error) {
-	entries, err := files.ReadDir(".")
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range entries {
-		if e.Name() != KustomizationFile {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
-
-// Load decodes every document of every file that kustomization.yaml lists,
-// in its order, into its k8s.io/api type. Unknown kinds, unknown or
-// duplicate fields and documents without a name are errors.
-func Load() ([]Object, error) {
-	k, err := ReadKustomization()
-	if err != nil {
-		return nil, err
-	}
-	var objs []Object
-	for _, file := range k.Resources {
-		data, err := files.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		docs, err := Decode(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		for _, obj := range docs {
-			objs = append(objs, Object{File: file, Object: obj})
-		}
-	}
-	return objs, nil
+	// prometheus-operator's, from components/metrics.
+	"monitoring.coreos.com/v1/PodMonitor":     func() runtime.Object { return &unstructured.Unstructured{} },
+	"monitoring.coreos.com/v1/PrometheusRule": func() runtime.Object { return &unstructured.Unstructured{} },
 }
 
 // Decode splits a multi-document YAML file and decodes each non-empty
