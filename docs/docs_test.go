@@ -241,6 +241,8 @@ func docType(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(pool.Quantity(0)):
 		return "quantity"
+	case t == reflect.TypeOf(pool.Amount{}):
+		return "quantity or percentage"
 	case t.Kind() == reflect.Slice:
 		return "list"
 	case t.Kind() == reflect.String:

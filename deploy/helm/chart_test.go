@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
 const chartDir = "localdisk"
@@ -245,6 +246,11 @@ func TestChart_ValuesMatchManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, err := pool.Parse([]byte(values.Pools), "")
+	if err != nil {
+		t.Fatalf("values.yaml's pools: %v", err)
+	}
+	deploy.CheckRootReserve(t, "the chart's values.yaml pools", c)
 	if values.Pools != cm.Data["pools.yaml"] {
 		t.Errorf("values.yaml's pools:\n%s\ndeploy/kubernetes/configmap.yaml's pools.yaml:\n%s", values.Pools, cm.Data["pools.yaml"])
 	}

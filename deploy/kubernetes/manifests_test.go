@@ -163,6 +163,7 @@ func TestConfigMap_PoolsFileIsValid(t *testing.T) {
 			t.Errorf("pools.yaml has no %s pool, so StorageClass localdisk-%s never gets capacity", k, k)
 		}
 	}
+	CheckRootReserve(t, "the ConfigMap's pools.yaml", c)
 }
 
 // semverTag is a pinned image tag.

@@ -23,9 +23,8 @@ func marshal(t *testing.T, v any) []byte {
 }
 
 func testConfig() *pool.Config {
-	gi := pool.Quantity(10 << 30)
 	return &pool.Config{Pools: []pool.Spec{
-		{Name: "root", Kind: pool.Root, Path: "/var/lib/mesos", Capacity: &gi},
+		{Name: "root", Kind: pool.Root, Path: "/var/lib/mesos", Capacity: pool.Bytes(10 << 30)},
 		{Name: "logs", Kind: pool.Path, Path: "/mnt/logs"},
 		{Name: "archive", Kind: pool.Path, Path: "/mnt/archive"},
 		{Name: "mount", Kind: pool.Mount, ListUnclaimed: true,

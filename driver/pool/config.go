@@ -25,11 +25,15 @@ type Spec struct {
 	Kind Kind `json:"kind" yaml:"kind"`
 	// Path is the pool's root directory (ROOT and PATH pools).
 	Path string `json:"path,omitempty" yaml:"path,omitempty"`
-	// Capacity caps what the pool hands out (ROOT and PATH); default: the
-	// filesystem's size minus Reserve.
-	Capacity *Quantity `json:"capacity,omitempty" yaml:"capacity,omitempty"`
-	// Reserve is kept free of volumes (ROOT and PATH).
-	Reserve Quantity `json:"reserve,omitempty" yaml:"reserve,omitempty"`
+	// Capacity caps what the pool hands out (ROOT and PATH), in bytes or
+	// as a percentage of its filesystem; default: the filesystem's size
+	// minus the reserve.
+	Capacity *Amount `json:"capacity,omitempty" yaml:"capacity,omitempty"`
+	// Reserve is kept free on the pool's filesystem (ROOT and PATH), in
+	// bytes or as a percentage of its size: what the pool offers is never
+	// more than the filesystem's free space minus it. Default: a ROOT
+	// pool's DefaultRootReserve, none for a PATH pool (a disk of its own).
+	Reserve *Amount `json:"reserve,omitempty" yaml:"reserve,omitempty"`
 	// Quota says how a ROOT or PATH pool enforces its volumes' capacities:
 	// auto (default: project quotas on XFS/ext4 mounted with prjquota,
 	// qgroups on btrfs, accounting only elsewhere), required (the pool is
@@ -139,6 +143,26 @@ func Default(stateDir string) *Config {
 	return &Config{Pools: []Spec{{Name: "root", Kind: Root, Path: filepath.Join(stateDir, "root")}}}
 }
 
+// ReserveOf is what the pool keeps free on a filesystem of size bytes.
+func (s Spec) ReserveOf(size int64) int64 {
+	switch {
+	case s.Reserve != nil:
+		return s.Reserve.Of(size)
+	case s.Kind == Root:
+		return DefaultRootReserve.Of(size)
+	}
+	return 0
+}
+
+// CapacityOf is what the pool may hand out on a filesystem of size bytes:
+// its capacity, or the filesystem's size minus the reserve.
+func (s Spec) CapacityOf(size int64) int64 {
+	if s.Capacity != nil {
+		return s.Capacity.Of(size)
+	}
+	return max(size-s.ReserveOf(size), 0)
+}
+
 // Validate checks every pool and the relations between them, naming the first
 // bad entry.
 func (c *Config) Validate() error {
@@ -166,8 +190,12 @@ func (c *Config) Validate() error {
 		if s.Optional && s.Kind == Root {
 			return bad("optional is for path and mount pools: a root pool's directory is made at start")
 		}
-		if s.Capacity != nil && *s.Capacity < 0 || s.Reserve < 0 {
-			return bad("capacity and reserve must not be negative")
+		for field, a := range map[string]*Amount{"capacity": s.Capacity, "reserve": s.Reserve} {
+			if a != nil {
+				if err := a.check(field); err != nil {
+					return bad("%v", err)
+				}
+			}
 		}
 		paths := []string{s.Path}
 		if s.Kind.Directory() {
@@ -183,7 +211,7 @@ func (c *Config) Validate() error {
 				return bad("volumeInodes must not be negative")
 			}
 		} else {
-			if s.Path != "" || s.Capacity != nil || s.Reserve != 0 || s.Quota != "" || s.VolumeInodes != 0 {
+			if s.Path != "" || s.Capacity != nil || s.Reserve != nil || s.Quota != "" || s.VolumeInodes != 0 {
 				return bad("a mount pool has disks, not path, capacity, reserve or quota")
 			}
 			switch s.Erase {

@@ -3,6 +3,7 @@ package pool
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,10 +38,10 @@ pools:
 	if len(c.Pools) != 3 {
 		t.Fatalf("pools = %d, want 3", len(c.Pools))
 	}
-	if got := *c.Pools[0].Capacity; got != 2<<30 {
+	if got := c.Pools[0].Capacity.Bytes; got != 2<<30 {
 		t.Errorf("root capacity = %d", got)
 	}
-	if got := *c.Pools[1].Capacity; got != 2048<<20 {
+	if got := c.Pools[1].Capacity.Bytes; got != 2048<<20 {
 		t.Errorf("data capacity = %d", got)
 	}
 	if !c.Pools[2].ListUnclaimed || len(c.Pools[2].Disks) != 2 {
@@ -48,7 +49,7 @@ pools:
 	}
 	// The same in JSON, with a byte count as a number.
 	js := `{"pools":[{"name":"r","kind":"root","path":"/x","capacity":1048576}]}`
-	if c, err = Parse([]byte(js), ""); err != nil || *c.Pools[0].Capacity != 1<<20 {
+	if c, err = Parse([]byte(js), ""); err != nil || c.Pools[0].Capacity.Bytes != 1<<20 {
 		t.Fatalf("json: %v %+v", err, c)
 	}
 }
@@ -147,7 +148,7 @@ func TestParseMesos(t *testing.T) {
 	}
 	for i, w := range want {
 		p := c.Pools[i]
-		if p.Name != w.name || p.Path != w.path || p.Kind != w.kind || (w.capacity > 0 && int64(*p.Capacity) != w.capacity) {
+		if p.Name != w.name || p.Path != w.path || p.Kind != w.kind || (w.capacity > 0 && int64(p.Capacity.Bytes) != w.capacity) {
 			t.Errorf("pool %d = %+v, want %+v", i, p, w)
 		}
 	}
@@ -235,5 +236,64 @@ func TestParse_Optional(t *testing.T) {
 		if p.Optional {
 			t.Errorf("the Mesos form made pool %s optional", p.Name)
 		}
+	}
+}
+
+// capacity and reserve take a percentage of the pool's filesystem; a bad
+// one is refused with an error that names the pool.
+func TestAmounts_Percentages(t *testing.T) {
+	good := `pools:
+- {name: r, kind: root, path: /r, reserve: 15%}
+- {name: p, kind: path, path: /p, capacity: 50%, reserve: 12.5%}
+- {name: q, kind: path, path: /q, capacity: 100%}
+`
+	c, err := Parse([]byte(good), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 100 << 30
+	for i, want := range []struct{ reserve, capacity int64 }{
+		{15 << 30, 85 << 30}, {size / 8, 50 << 30}, {0, 100 << 30},
+	} {
+		s := c.Pools[i]
+		if got := s.ReserveOf(size); got != want.reserve {
+			t.Errorf("%s: reserve of 100Gi = %d, want %d", s.Name, got, want.reserve)
+		}
+		if got := s.CapacityOf(size); got != want.capacity {
+			t.Errorf("%s: capacity of 100Gi = %d, want %d", s.Name, got, want.capacity)
+		}
+	}
+	for _, bad := range []string{"150%", "-1%", "%", "0%", "x%", "1e400%"} {
+		for _, field := range []string{"reserve", "capacity"} {
+			_, err := Parse([]byte(fmt.Sprintf("pools:\n- {name: mypool, kind: path, path: /p, %s: %q}\n", field, bad)), "")
+			if err == nil || !strings.Contains(err.Error(), `"mypool"`) || !strings.Contains(err.Error(), field) {
+				t.Errorf("%s: %s: %v, want an error naming the pool and the field", field, bad, err)
+			}
+		}
+	}
+	// The same in JSON.
+	if _, err := Parse([]byte(`{"pools":[{"name":"mypool","kind":"path","path":"/p","reserve":"150%"}]}`), ""); err == nil ||
+		!strings.Contains(err.Error(), `"mypool"`) {
+		t.Errorf("json 150%%: %v", err)
+	}
+}
+
+// A root pool that names no reserve keeps 15% of its filesystem free, at
+// least 2 GiB; a path pool (a disk of its own) none.
+func TestDefaultReserve(t *testing.T) {
+	root, path := Spec{Kind: Root}, Spec{Kind: Path}
+	for size, want := range map[int64]int64{100 << 30: 15 << 30, 10 << 30: 2 << 30, 1 << 30: 2 << 30} {
+		if got := root.ReserveOf(size); got != want {
+			t.Errorf("root pool on %d bytes: reserve %d, want %d", size, got, want)
+		}
+		if got := root.CapacityOf(size); got != max(size-want, 0) {
+			t.Errorf("root pool on %d bytes: capacity %d", size, got)
+		}
+		if got := path.ReserveOf(size); got != 0 {
+			t.Errorf("path pool: reserve %d, want 0", got)
+		}
+	}
+	if d := Default("/var/lib/localdisk").Pools[0]; d.ReserveOf(100<<30) != 15<<30 {
+		t.Errorf("the embedded default pool keeps %d of 100Gi", d.ReserveOf(100<<30))
 	}
 }

@@ -143,12 +143,11 @@ func cleanRoot(root string) string {
 
 // megabytes converts a Mesos scalar (MB = 2^20 bytes) to whole MiB; nil
 // when it does not fit in 63 bits.
-func megabytes(mb float64) *Quantity {
+func megabytes(mb float64) *Amount {
 	if mb < 0 || mb >= float64(math.MaxInt64/MiB) {
 		return nil
 	}
-	q := Quantity(int64(mb) * MiB)
-	return &q
+	return &Amount{Bytes: Quantity(int64(mb) * MiB)}
 }
 
 // slug turns a path into [a-z0-9-] of at most max bytes; when that loses

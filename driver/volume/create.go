@@ -164,6 +164,17 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 		rec.Capacity = size
 		return m.makeAndRecord(root, p, rec)
 	}
+	// What the filesystem can still take beyond the pool's reserve bounds
+	// a volume as the pool's own accounting does.
+	if room, ok := p.Room(); ok {
+		if req.Required > 0 && size > room && size <= p.Capacity() || room < pool.MiB {
+			m.releaseProject(p, pid)
+			return nil, fmt.Errorf("%w: pool %q: its filesystem has %d bytes free beyond its reserve", pool.ErrInsufficientCapacity, p.Name, room)
+		}
+		if req.Required == 0 {
+			size = min(size, room) // the default fits the filesystem too
+		}
+	}
 	if req.Required > 0 {
 		err = p.Reserve(size, func() error { return write(size) })
 	} else {

@@ -323,6 +323,9 @@ func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
 			continue
 		}
 		u := p.Usage(usable)
+		if p.Kind.Directory() {
+			u = roomFor(p, u)
+		}
 		available += u.Free
 		maximum = max(maximum, u.MaxVolume)
 	}

@@ -27,7 +27,7 @@ type fixture struct {
 // temporary directories.
 func newFixture(t *testing.T) *fixture {
 	base := t.TempDir()
-	q := func(n int64) *pool.Quantity { v := pool.Quantity(n); return &v }
+	q := pool.Bytes
 	os.Mkdir(filepath.Join(base, "data"), 0o755)
 	f := &fixture{t: t, stateDir: filepath.Join(base, "state"), cfg: &pool.Config{Pools: []pool.Spec{
 		{Name: "r", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: q(10 * MiB)},
@@ -262,8 +262,7 @@ func TestUnhealthyPool_ServesNothingAndDeletesNothing(t *testing.T) {
 func TestShrunkPool_KeepsServing(t *testing.T) {
 	f := newFixture(t)
 	a, _ := f.create("a", 6*MiB, 0, map[string]string{"pool": "r"})
-	small := pool.Quantity(4 * MiB)
-	f.cfg.Pools[0].Capacity = &small
+	f.cfg.Pools[0].Capacity = pool.Bytes(4 * MiB)
 	f.restart()
 	if _, err := f.m.Lookup(a.ID); err != nil {
 		t.Errorf("volume of shrunk pool: %v", err)
@@ -308,8 +307,7 @@ func TestCheckHealth_PoolArrivingLate(t *testing.T) {
 // and says it is unhealthy: capacity 0, Healthy false, CreateVolume refused.
 func TestQuotaRequiredUnmet_HandsNothingOut(t *testing.T) {
 	base := t.TempDir()
-	q := pool.Quantity(10 * MiB)
-	spec := pool.Spec{Name: "strict", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: &q}
+	spec := pool.Spec{Name: "strict", Kind: pool.Root, Path: filepath.Join(base, "root"), Capacity: pool.Bytes(10 * MiB)}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	open := func(quota pool.QuotaMode) *Manager {

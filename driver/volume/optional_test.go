@@ -42,11 +42,11 @@ func poolLog(hook *logtest.Hook, name string) []string {
 // unhealthy, as it always was.
 func TestOptional_PathAbsentThenServed(t *testing.T) {
 	base := t.TempDir()
-	q := pool.Quantity(8 * MiB)
+	q := pool.Bytes(8 * MiB)
 	cfg := &pool.Config{Pools: []pool.Spec{
 		{Name: "r", Kind: pool.Root, Path: filepath.Join(base, "root")},
-		{Name: "maybe", Kind: pool.Path, Path: filepath.Join(base, "maybe"), Capacity: &q, Optional: true},
-		{Name: "must", Kind: pool.Path, Path: filepath.Join(base, "must"), Capacity: &q},
+		{Name: "maybe", Kind: pool.Path, Path: filepath.Join(base, "maybe"), Capacity: q, Optional: true},
+		{Name: "must", Kind: pool.Path, Path: filepath.Join(base, "must"), Capacity: q},
 	}}
 	m, hook := startLogged(t, filepath.Join(base, "state"), cfg)
 	maybe, must := m.pools["maybe"], m.pools["must"]
@@ -99,8 +99,8 @@ func TestOptional_WithVolumesIsUnhealthy(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "maybe")
 	os.Mkdir(dir, 0o755)
-	q := pool.Quantity(8 * MiB)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "maybe", Kind: pool.Path, Path: dir, Capacity: &q, Optional: true}}}
+	q := pool.Bytes(8 * MiB)
+	cfg := &pool.Config{Pools: []pool.Spec{{Name: "maybe", Kind: pool.Path, Path: dir, Capacity: q, Optional: true}}}
 	f := &fixture{t: t, stateDir: filepath.Join(base, "state"), cfg: cfg}
 	f.restart()
 	if _, err := f.create("v", MiB, 0, map[string]string{ParamPool: "maybe"}); err != nil {

@@ -235,9 +235,9 @@ func mountRoot(dir string) bool {
 
 // newPool makes a configured pool; refresh then finds it on this node.
 func newPool(spec pool.Spec) (*Pool, error) {
-	var capacity int64
-	if spec.Capacity != nil {
-		capacity = int64(*spec.Capacity)
+	var capacity int64 // a percentage, or the default, is measured by refresh
+	if spec.Capacity != nil && !spec.Capacity.IsPercent() {
+		capacity = int64(spec.Capacity.Bytes)
 	}
 	if spec.Kind.Directory() {
 		if spec.Kind == pool.Root {
@@ -334,12 +334,12 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 		p.learnFSType(d)
 		d.Close()
 	}
-	if p.Spec.Capacity == nil && p.Capacity() == 0 {
+	if (p.Spec.Capacity == nil || p.Spec.Capacity.IsPercent()) && p.Capacity() == 0 {
 		var st unix.Statfs_t
 		if err := unix.Statfs(p.dir, &st); err != nil {
 			return false, fmt.Errorf("pool %q: statfs: %w", p.Name, err)
 		}
-		p.SetCapacity(int64(st.Blocks)*st.Bsize - int64(p.Spec.Reserve))
+		p.SetCapacity(p.Spec.CapacityOf(int64(st.Blocks) * st.Bsize))
 	}
 	return true, nil
 }

@@ -25,8 +25,7 @@ func Discard() *logrus.Entry {
 // tb ends.
 func RootManager(tb testing.TB, dir string, capacity int64) *volume.Manager {
 	tb.Helper()
-	q := pool.Quantity(capacity)
-	cfg := &pool.Config{Pools: []pool.Spec{{Name: "r", Kind: pool.Root, Path: filepath.Join(dir, "root"), Capacity: &q}}}
+	cfg := &pool.Config{Pools: []pool.Spec{{Name: "r", Kind: pool.Root, Path: filepath.Join(dir, "root"), Capacity: pool.Bytes(capacity)}}}
 	m, err := volume.New(filepath.Join(dir, "state"), cfg, Discard())
 	if err != nil {
 		tb.Fatal(err)
