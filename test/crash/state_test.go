@@ -119,9 +119,12 @@ func TestRecordWithoutDirectory(t *testing.T) {
 			ctx, cancel := e.Ctx()
 			defer cancel()
 			h, err := e.P.Node().NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: v.id})
+			// Its pool is there, its data is not (csi.proto: DATA_LOSS,
+			// "permanent data loss is known or strongly suspected").
 			if err != nil || len(h.GetVolumeHealth().GetHealthStatuses()) == 0 ||
-				h.GetVolumeHealth().GetHealthStatuses()[0].GetStatus() != csi.VolumeHealthErrorType_INACCESSIBLE {
-				t.Errorf("NodeGetVolumeHealth: %v, %v; want INACCESSIBLE", h, err)
+				h.GetVolumeHealth().GetHealthStatuses()[0].GetStatus() != csi.VolumeHealthErrorType_DATA_LOSS ||
+				h.GetVolumeHealth().GetHealthStatuses()[0].GetReason() != "DirectoryMissing" {
+				t.Errorf("NodeGetVolumeHealth: %v, %v; want DATA_LOSS DirectoryMissing", h, err)
 			}
 			e.checkMounts("after the failed stage", plusCanary(e))
 			e.Must(e.Delete(v.id), "delete the volume without directory")
