@@ -49,7 +49,7 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	}
 	entry := log.WithField("component", "localdisk")
 	logInterfaces(entry)
-	logFindings(entry, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg}))
+	logFindings(entry, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, WorkDir: opts.WorkDir}))
 	vols, err := volume.New(opts.StateDir, cfg, entry.WithField("component", "volumes"))
 	if err != nil {
 		return nil, err
@@ -183,5 +183,5 @@ func Check(opts Options, targetDir string) []check.Finding {
 			found.Message = fmt.Sprintf("%s: %d pool(s)", opts.ConfigFile, len(cfg.Pools))
 		}
 	}
-	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true, Probe: true})...)
+	return append([]check.Finding{found}, check.Run(check.Config{StateDir: opts.StateDir, Pools: cfg, TargetDir: targetDir, Records: true, Probe: true, WorkDir: opts.WorkDir})...)
 }

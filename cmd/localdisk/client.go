@@ -108,6 +108,8 @@ func statusTable(w io.Writer, st admin.Status) {
 			health = "absent"
 		case !p.Healthy:
 			health = "UNHEALTHY"
+		case p.Overused: // accounted, not enforced: its volumes wrote past their sizes
+			health = "OVERUSED"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.Kind, root, size(p.Capacity),
 			size(p.Allocated), size(p.Free), health, p.Volumes, onOff(p.QuotaEnforced))

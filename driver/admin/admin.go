@@ -36,7 +36,12 @@ type PoolStatus struct {
 	Absent        bool     `json:"absent,omitempty"`
 	Volumes       int      `json:"volumes"`
 	QuotaEnforced bool     `json:"quotaEnforced"`
-	ListUnclaimed bool     `json:"listUnclaimed,omitempty"`
+	// Used is what the volumes hold, where capacity is accounted, not
+	// enforced (measured by the health watch); Overused says it is more
+	// than was allocated to them.
+	Used          int64 `json:"used,omitempty"`
+	Overused      bool  `json:"overused,omitempty"`
+	ListUnclaimed bool  `json:"listUnclaimed,omitempty"`
 }
 
 // Status is the answer of Status.
@@ -119,6 +124,9 @@ func (s *Server) Status() Status {
 			Allocated: u.Allocated, Free: u.Free, Healthy: p.Healthy(), Absent: !p.Present(), Volumes: counts[p.Name],
 			QuotaEnforced: p.Enforcement() != "",
 			ListUnclaimed: p.ListUnclaimed}
+		if used, ok := p.Used(); ok {
+			ps.Used, ps.Overused = used, p.Overused()
+		}
 		for _, d := range p.Disks {
 			ps.Disks = append(ps.Disks, cmp.Or(d.Device, d.Path))
 		}

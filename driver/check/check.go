@@ -62,6 +62,10 @@ type Config struct {
 	// Records: also report whether every volume record can be read (serve
 	// does not need that finding: reading them is its own first step).
 	Records bool
+	// WorkDir is the Mesos agent's work dir (--work-dir), if any: a pool
+	// sharing its filesystem without enforcement is warned of, as one
+	// sharing kubelet's.
+	WorkDir string
 	// Probe: verify propagation by a real bind where the host's mount
 	// table can be read (`localdisk check`); serve only reads the mount
 	// table, so that a start killed mid-probe never leaves a bind behind.

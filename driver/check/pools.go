@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
@@ -82,7 +84,42 @@ func (r *run) capacity(subject string, spec pool.Spec, in volume.Inspection, fsT
 		r.fail(subject, "quota: required, but capacity cannot be enforced: %v; the pool is unhealthy%s", q.Reason, quotaHint(fsType))
 	default:
 		r.warn(subject, "capacity accounted, not enforced: %v; usage is measured%s", q.Reason, quotaHint(fsType))
+		r.sharing(subject, spec, fsType)
 	}
+}
+
+// sharing warns of a ROOT or PATH pool whose capacity is only accounted on
+// the filesystem that kubelet's directory or the Mesos agent's work dir is
+// on: volumes writing past their sizes then fill the node's own disk, and
+// kubelet evicts every pod of the node (or the agent fails its tasks).
+func (r *run) sharing(subject string, spec pool.Spec, fsType string) {
+	where := existingParent(spec.Path)
+	for what, dir := range map[string]string{"kubelet's directory": KubeletDir, "the Mesos agent's work dir": r.cfg.WorkDir} {
+		if dir == "" || !sameFilesystem(where, dir) {
+			continue
+		}
+		r.warn(subject, "it shares its filesystem with %s (%s) and its capacity is not enforced: volumes that write past "+
+			"their sizes fill the node's disk, and kubelet evicts every pod below 10%% free; the pool keeps its reserve "+
+			"(%s) free of new volumes, but only quotas hold volumes to their sizes%s", what, dir, reserveOf(spec), quotaHint(fsType))
+	}
+}
+
+// sameFilesystem reports whether a and b (which must exist) are on one
+// filesystem.
+func sameFilesystem(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+}
+
+// reserveOf says what the pool keeps free.
+func reserveOf(spec pool.Spec) string {
+	switch {
+	case spec.Reserve != nil:
+		return "reserve: " + spec.Reserve.String()
+	case spec.Kind == pool.Root:
+		return "by default " + pool.DefaultRootReserve.String()
+	}
+	return "none"
 }
 
 // quotaHint says how to get enforcement on a filesystem type.

@@ -316,3 +316,33 @@ func TestKernelVersion(t *testing.T) {
 		}
 	}
 }
+
+// A pool that only accounts capacity on the filesystem of the Mesos
+// agent's work dir (or kubelet's) is warned of, with how to enforce it.
+func TestSharedFilesystemWarning(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t) // on the host's root filesystem: no prjquota
+	work := filepath.Join(dir, "mesos")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, fmt.Sprintf("pools:\n- {name: r, kind: root, path: %s/root}\n", dir))
+	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg, WorkDir: work})
+	found := false
+	for _, f := range about(fs, "pool r") {
+		if f.Level == Warn && strings.Contains(f.Message, "shares its filesystem with the Mesos agent's work dir") &&
+			strings.Contains(f.Message, "15% (at least 2Gi)") && strings.Contains(f.Message, "prjquota") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning of a ROOT pool sharing the work dir's filesystem without enforcement: %v", about(fs, "pool r"))
+	}
+	other := testutil.LoopDisk(t, dir, 32, "ext4") // a disk of its own: no warning
+	cfg = parse(t, fmt.Sprintf("pools:\n- {name: p, kind: path, path: %s}\n", other))
+	for _, f := range about(Run(Config{StateDir: filepath.Join(dir, "state2"), Pools: cfg, WorkDir: work}), "pool p") {
+		if strings.Contains(f.Message, "shares its filesystem") {
+			t.Errorf("a pool on a disk of its own is warned of: %v", f)
+		}
+	}
+}

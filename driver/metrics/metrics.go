@@ -76,13 +76,16 @@ var (
 	presentD    = prometheus.NewDesc("localdisk_pool_present", "0 when the pool is optional and absent from this node (no path, no disk, no volume), else 1.", poolLabels, nil)
 	quotaD      = prometheus.NewDesc("localdisk_pool_quota_enforced", "1 when the pool enforces volume capacities with quotas.", poolLabels, nil)
 	eraseQueueD = prometheus.NewDesc("localdisk_erase_backlog", "Disks waiting for their erase to complete.", nil, nil)
+	usedD       = prometheus.NewDesc("localdisk_pool_used_bytes", "What the volumes of a ROOT/PATH pool that accounts capacity without enforcing it hold together.", poolLabels, nil)
+	fsSizeD     = prometheus.NewDesc("localdisk_pool_filesystem_size_bytes", "The size of a ROOT/PATH pool's filesystem.", poolLabels, nil)
+	fsFreeD     = prometheus.NewDesc("localdisk_pool_filesystem_free_bytes", "The free space of a ROOT/PATH pool's filesystem, whoever writes there.", poolLabels, nil)
 )
 
 // poolCollector reads the pools at scrape time.
 type poolCollector struct{ vols *volume.Manager }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, presentD, quotaD, eraseQueueD} {
+	for _, d := range []*prometheus.Desc{capacityD, allocatedD, freeD, volumesD, healthyD, presentD, quotaD, eraseQueueD, usedD, fsSizeD, fsFreeD} {
 		ch <- d
 	}
 }
@@ -105,6 +108,13 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(healthyD, b2f(p.Healthy()), l...)
 		gauge(presentD, b2f(p.Present()), l...)
 		gauge(quotaD, b2f(p.Enforcement() != ""), l...)
+		if used, ok := p.Used(); ok {
+			gauge(usedD, float64(used), l...)
+		}
+		if size, free, ok := p.Filesystem(); ok {
+			gauge(fsSizeD, float64(size), l...)
+			gauge(fsFreeD, float64(free), l...)
+		}
 	}
 	gauge(eraseQueueD, float64(c.vols.EraseBacklog()))
 }

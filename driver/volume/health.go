@@ -20,6 +20,7 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			m.CheckHealth()
 			m.ResumeErases()
+			m.MeasureUse()
 		}
 	}
 }

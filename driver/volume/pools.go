@@ -55,6 +55,10 @@ type Pool struct {
 	quotaLogged atomic.Bool
 	// fsType is the pool's filesystem type (FSType).
 	fsType atomic.Value
+	// used is what its volumes hold where capacity is only accounted
+	// (MeasureUse); overLogged whether going over was logged.
+	used       use
+	overLogged atomic.Bool
 	// stamp is the markerStamp of the marker last verified.
 	stamp atomic.Value
 	// context is the volume_context of its volumes.
@@ -262,6 +266,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 // an unhealthy one (and only that), and sets its volume_context.
 func healthyAtFirst(p *Pool) *Pool {
 	p.healthy.Store(true)
+	p.used.bytes.Store(-1)
 	p.context = map[string]string{ParamPool: p.Name, ParamKind: string(p.Kind)}
 	return p
 }

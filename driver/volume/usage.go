@@ -49,7 +49,11 @@ type usageEntry struct {
 // (statfs); a ROOT/PATH volume's directory tree is walked without following
 // symlinks, counting each hard-linked inode once, at most usageMaxEntries
 // entries, and the result is cached for usageTTL.
-func (m *Manager) Usage(v *Volume) (Usage, error) {
+func (m *Manager) Usage(v *Volume) (Usage, error) { return m.measure(v, false) }
+
+// measure is Usage; fresh walks even where the cache holds a recent answer
+// (the health watch's measurement, which refreshes the cache).
+func (m *Manager) measure(v *Volume, fresh bool) (Usage, error) {
 	if v.Device() { // its filesystem is only mounted at the CO's paths
 		_, err := m.DevicePath(v)
 		return Usage{}, err
@@ -76,7 +80,7 @@ func (m *Manager) Usage(v *Volume) (Usage, error) {
 	m.usage.mu.Lock()
 	e, ok := m.usage.entries[v.ID]
 	m.usage.mu.Unlock()
-	if ok && time.Since(e.at) < usageTTL {
+	if ok && !fresh && time.Since(e.at) < usageTTL {
 		e.u.FreeBytes, e.u.FreeInodes, e.u.NoInodes = free, freeInodes, noInodes
 		return e.u, nil
 	}

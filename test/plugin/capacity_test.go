@@ -1,9 +1,18 @@
 package plugin
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -58,4 +67,75 @@ func TestDefaultPool_KeepsTheNodeHealthy(t *testing.T) {
 	_, err = p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: "too-big", VolumeCapabilities: []*csi.VolumeCapability{rwo},
 		CapacityRange: &csi.CapacityRange{RequiredBytes: after + 64<<20}})
 	wantCode(t, err, codes.ResourceExhausted, "a volume larger than the filesystem can still hold")
+}
+
+// TestOverused_Reported: where capacity is accounted, not enforced (ext4
+// without prjquota), volumes that write past their sizes are reported by
+// the health watch: `localdisk status` says OVERUSED, the metrics show the
+// pool's use above its allocation (the shipped alert's expression), and
+// the volume's health is DEGRADED OverCapacity.
+func TestOverused_Reported(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	data := testutil.LoopDisk(t, dir, 64, "ext4")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("pools:\n- name: data\n  kind: path\n  path: %s\n  capacity: 40Mi\n", data)
+	p := testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
+		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n", StateDir: filepath.Join(dir, "state"),
+		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--metrics-address", addr, "--health-interval", "200ms"},
+	})
+	e := &env{t: t, dir: dir, p: p}
+	id := e.create("small", 4*mib, nil).GetVolumeId()
+	status := func() string {
+		out, err := exec.Command(testutil.BuildPlugin(t), "status", "--endpoint", p.Address()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if s := status(); strings.Contains(s, "OVERUSED") {
+		t.Fatalf("a pool within its allocation is reported overused:\n%s", s)
+	}
+	e.must(os.WriteFile(filepath.Join(data, "localdisk", "volumes", id, "big"), make([]byte, 6*mib), 0o644))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(status(), "OVERUSED") {
+		if time.Now().After(deadline) {
+			t.Fatalf("status never said OVERUSED after a 4 MiB volume got 6 MiB:\n%s", status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	used, allocated := metric(t, string(body), `localdisk_pool_used_bytes{kind="path",pool="data"}`), metric(t, string(body), `localdisk_pool_allocated_bytes{kind="path",pool="data"}`)
+	if used <= allocated || allocated != 4*mib {
+		t.Errorf("metrics: used %v, allocated %v; want used above the 4 MiB allocated", used, allocated)
+	}
+	if got := e.health(id); !slices.Equal(got, []string{"DEGRADED/OverCapacity"}) {
+		t.Errorf("health of the volume that wrote past its size: %v", got)
+	}
+}
+
+// metric is the value of the sample named exactly series in a scrape.
+func metric(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in the scrape", series)
+	return 0
 }
