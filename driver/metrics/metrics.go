@@ -70,7 +70,7 @@ var (
 	poolLabels  = []string{"pool", "kind"}
 	capacityD   = prometheus.NewDesc("localdisk_pool_capacity_bytes", "What the pool may hand out (MOUNT: the sum of its disks).", poolLabels, nil)
 	allocatedD  = prometheus.NewDesc("localdisk_pool_allocated_bytes", "Capacity charged to the pool's volumes.", poolLabels, nil)
-	freeD       = prometheus.NewDesc("localdisk_pool_free_bytes", "Capacity still free (MOUNT: usable unclaimed disks).", poolLabels, nil)
+	freeD       = prometheus.NewDesc("localdisk_pool_free_bytes", "What the pool can still offer, as GetCapacity: at most its filesystem's free space minus its reserve (MOUNT: usable unclaimed disks).", poolLabels, nil)
 	volumesD    = prometheus.NewDesc("localdisk_pool_volumes", "Volumes recorded in the pool, in any phase.", poolLabels, nil)
 	healthyD    = prometheus.NewDesc("localdisk_pool_healthy", "1 when the pool's disk is present and the recorded one, else 0.", poolLabels, nil)
 	presentD    = prometheus.NewDesc("localdisk_pool_present", "0 when the pool is optional and absent from this node (no path, no disk, no volume), else 1.", poolLabels, nil)

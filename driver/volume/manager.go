@@ -358,5 +358,13 @@ func (m *Manager) Records() []state.Record {
 	return out
 }
 
-// PoolUsage is the pool's accounting, counting only usable MOUNT disks free.
-func (m *Manager) PoolUsage(p *Pool) pool.Usage { return p.Usage(diskUsable) }
+// PoolUsage is the pool's accounting, counting only usable MOUNT disks
+// free, and a ROOT/PATH pool's free room at most what its filesystem can
+// still hold beyond its reserve: what GetCapacity offers.
+func (m *Manager) PoolUsage(p *Pool) pool.Usage {
+	u := p.Usage(diskUsable)
+	if p.Kind.Directory() {
+		u = roomFor(p, u)
+	}
+	return u
+}

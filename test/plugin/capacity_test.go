@@ -63,6 +63,14 @@ func TestDefaultPool_KeepsTheNodeHealthy(t *testing.T) {
 	if drop := before - after; drop < 3<<30-64<<20 || drop > 3<<30+64<<20 {
 		t.Errorf("GetCapacity went from %d to %d after 3 GiB were written beside the pool: want it 3 GiB lower", before, after)
 	}
+	// localdisk status says the same as GetCapacity.
+	out, err := exec.Command(testutil.BuildPlugin(t), "status", "-o", "json", "--endpoint", p.Address()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`"free":%d`, after); !strings.Contains(strings.ReplaceAll(string(out), " ", ""), want) {
+		t.Errorf("localdisk status does not show %s:\n%s", want, out)
+	}
 	// A volume larger than what is left is refused, not made.
 	_, err = p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: "too-big", VolumeCapabilities: []*csi.VolumeCapability{rwo},
 		CapacityRange: &csi.CapacityRange{RequiredBytes: after + 64<<20}})
