@@ -94,7 +94,7 @@ func (r *run) capacity(subject string, spec pool.Spec, in volume.Inspection, fsT
 // kubelet evicts every pod of the node (or the agent fails its tasks).
 func (r *run) sharing(subject string, spec pool.Spec, fsType string) {
 	where := existingParent(spec.Path)
-	for what, dir := range map[string]string{"kubelet's directory": KubeletDir, "the Mesos agent's work dir": r.cfg.WorkDir} {
+	for what, dir := range map[string]string{"kubelet's directory": kubeletDir, "the Mesos agent's work dir": r.cfg.WorkDir} {
 		if dir == "" || !sameFilesystem(where, dir) {
 			continue
 		}
@@ -103,6 +103,10 @@ func (r *run) sharing(subject string, spec pool.Spec, fsType string) {
 			"(%s) free of new volumes, but only quotas hold volumes to their sizes%s", what, dir, reserveOf(spec), quotaHint(fsType))
 	}
 }
+
+// kubeletDir is where kubelet keeps its data (KubeletDir; tests point it
+// elsewhere, so that what they find does not depend on the machine).
+var kubeletDir = KubeletDir
 
 // sameFilesystem reports whether a and b (which must exist) are on one
 // filesystem.
