@@ -99,10 +99,10 @@ func (d *Driver) Run(ctx context.Context) error {
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors(d.log.WithField("component", "grpc"), m)...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
-		TopologyKey: TopologyKey, Log: d.log.WithField("component", "controller"), Wire: codec})
+		TopologyKey: TopologyKey, Wire: codec})
 	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
-		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode, Log: d.log.WithField("component", "node")})
+		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
 
 	watch, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -27,7 +26,6 @@ type Server struct {
 	Volumes     *volume.Manager
 	NodeID      string
 	TopologyKey string
-	Log         *logrus.Entry
 
 	once     sync.Once
 	topology []*csi.Topology

@@ -20,7 +20,7 @@ func newServer(tb testing.TB) *Server { return newServerOf(tb, 100*pool.MiB) }
 // (accounting only) in a temporary directory.
 func newServerOf(tb testing.TB, capacity int64) *Server {
 	m := volumetest.RootManager(tb, tb.TempDir(), capacity)
-	return &Server{Volumes: m, NodeID: "n1", TopologyKey: key, Log: volumetest.Discard()}
+	return &Server{Volumes: m, NodeID: "n1", TopologyKey: key}
 }
 
 var rwo = &csi.VolumeCapability{

@@ -38,7 +38,7 @@ func FuzzNode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{Volumes: m, NodeID: "n1", TopologyKey: "k", Log: volumetest.Discard()}
+	s := &Server{Volumes: m, NodeID: "n1", TopologyKey: "k"}
 
 	f.Add(byte(1), "x", "/st", "/tg", false, int32(1))
 	f.Add(byte(1), "", "rel/st", "rel/tg", true, int32(1))

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 
@@ -33,7 +32,6 @@ type Server struct {
 	TopologyKey string
 	// MaxVolumes is reported as max_volumes_per_node (0: no limit).
 	MaxVolumes int64
-	Log        *logrus.Entry
 }
 
 var _ csi.NodeServer = (*Server)(nil)

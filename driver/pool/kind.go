@@ -31,13 +31,3 @@ func ParseKind(s string) (Kind, error) {
 // Directory reports whether volumes of this kind are directories carved out
 // of a shared filesystem (ROOT and PATH) rather than whole disks.
 func (k Kind) Directory() bool { return k == Root || k == Path }
-
-// Order is the kind's rank in Kinds.
-func (k Kind) Order() int {
-	for i, o := range Kinds {
-		if o == k {
-			return i
-		}
-	}
-	return len(Kinds)
-}

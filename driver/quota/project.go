@@ -64,7 +64,7 @@ func Project(f *os.File) (id uint32, inherit bool, err error) {
 // flag, so that every file and directory made below it from now on is
 // charged to project id. Entries that already exist below dir keep their
 // project: call it on a new, empty directory. It is idempotent. ID 0 is
-// refused (use ClearProject). ext4 needs inodes of at least 256 bytes and
+// refused. ext4 needs inodes of at least 256 bytes and
 // the project feature; XFS needs projid32bit (the mkfs.xfs default) for an
 // ID above 65535.
 func SetProject(dir *os.File, id uint32) error {
@@ -73,10 +73,6 @@ func SetProject(dir *os.File, id uint32) error {
 	}
 	return setProject(dir, id, true)
 }
-
-// ClearProject gives the open directory dir project ID 0 and removes its
-// inherit flag: what is made in it from now on is charged to no project.
-func ClearProject(dir *os.File) error { return setProject(dir, 0, false) }
 
 func setProject(dir *os.File, id uint32, inherit bool) error {
 	return withFd(dir, func(fd int) error {

@@ -79,9 +79,6 @@ type Erase struct {
 	Offset int64 `json:"offset"`
 }
 
-// ErrNotFound: no record for that ID.
-var ErrNotFound = errors.New("record not found")
-
 // IDPattern is the shape of every volume ID localdisk makes.
 var IDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 
