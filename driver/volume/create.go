@@ -166,8 +166,8 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	}
 	// What the filesystem can still take beyond the pool's reserve bounds
 	// a volume as the pool's own accounting does.
-	if room, ok := p.Room(); ok {
-		if req.Required > 0 && size > room && size <= p.Capacity() || room < pool.MiB {
+	if room, _, ok := m.room(p); ok && size <= p.Capacity() {
+		if req.Required > 0 && size > room || room < pool.MiB {
 			m.releaseProject(p, pid)
 			return nil, fmt.Errorf("%w: pool %q: its filesystem has %d bytes free beyond its reserve", pool.ErrInsufficientCapacity, p.Name, room)
 		}

@@ -11,6 +11,7 @@ import (
 // Watch re-checks every pool's health every interval until ctx ends (see
 // CheckHealth).
 func (m *Manager) Watch(ctx context.Context, every time.Duration) {
+	go m.MeasureUse()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -20,7 +21,7 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			m.CheckHealth()
 			m.ResumeErases()
-			m.MeasureUse()
+			go m.MeasureUse() // walks: never holds up the health check
 		}
 	}
 }

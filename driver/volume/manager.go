@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
@@ -59,7 +60,8 @@ func (v *Volume) Path() string { return v.Pool.volumePath(v.ID) }
 // Manager owns the pools, the records and the locks.
 type Manager struct {
 	log       *logrus.Entry
-	stateDir  string // canonical
+	measuring atomic.Bool // MeasureUse is running
+	stateDir  string      // canonical
 	store     *state.Store
 	stateRoot *os.Root
 	pools     map[string]*Pool
@@ -318,13 +320,14 @@ func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
 	if block {
 		usable = blockUsable
 	}
+	rooms := map[uint64]int64{}
 	for _, p := range m.candidates(s) {
 		if p.ListUnclaimed || !p.Healthy() || block && p.Kind.Directory() {
 			continue
 		}
 		u := p.Usage(usable)
 		if p.Kind.Directory() {
-			u = roomFor(p, u)
+			u = m.roomFor(p, u, rooms)
 		}
 		available += u.Free
 		maximum = max(maximum, u.MaxVolume)
@@ -364,7 +367,7 @@ func (m *Manager) Records() []state.Record {
 func (m *Manager) PoolUsage(p *Pool) pool.Usage {
 	u := p.Usage(diskUsable)
 	if p.Kind.Directory() {
-		u = roomFor(p, u)
+		u = m.roomFor(p, u, map[uint64]int64{})
 	}
 	return u
 }

@@ -348,3 +348,35 @@ func TestQuotaRequiredUnmet_HandsNothingOut(t *testing.T) {
 		t.Errorf("expand in a quota: required pool without enforcement: %v, want ErrUnhealthy", err)
 	}
 }
+
+// Pools on one filesystem share its room: together they never offer more
+// than it can still hold, however large their capacities.
+func TestCapacity_PoolsShareTheirFilesystem(t *testing.T) {
+	base := t.TempDir()
+	huge := pool.Bytes(1 << 50)
+	cfg := &pool.Config{Pools: []pool.Spec{
+		{Name: "a", Kind: pool.Path, Path: filepath.Join(base, "a"), Capacity: huge},
+		{Name: "b", Kind: pool.Path, Path: filepath.Join(base, "b"), Capacity: huge},
+	}}
+	for _, s := range cfg.Pools {
+		if err := os.Mkdir(s.Path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	m, err := New(filepath.Join(base, "state"), cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sel, err := m.ParseSelector(map[string]string{"kind": "path"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	avail, maxVol := m.Capacity(sel, false)
+	_, free, ok := m.Pools()[0].Filesystem()
+	if !ok || avail <= 0 || avail > free || maxVol > free {
+		t.Errorf("two pools on a filesystem with %d bytes free offer %d (largest volume %d)", free, avail, maxVol)
+	}
+}

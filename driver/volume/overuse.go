@@ -8,13 +8,19 @@ import (
 // capacity without enforcing it (MeasureUse); -1 until measured.
 type use struct{ bytes atomic.Int64 }
 
-// Used reports what the pool's volumes held when last measured, and
-// whether they were: only a healthy ROOT/PATH pool whose capacity is
-// accounted, not enforced, is measured (elsewhere the kernel holds every
-// volume to its capacity).
+// Used reports what the volumes of a ROOT/PATH pool whose capacity is
+// accounted, not enforced, held when last measured, and whether they were
+// (elsewhere the kernel holds every volume to its capacity).
 func (p *Pool) Used() (int64, bool) {
+	v, ok := p.measuredUse()
+	return v, ok && p.Enforcement() == ""
+}
+
+// measuredUse is what the pool's volumes held when last measured (any
+// healthy ROOT/PATH pool), and whether they were.
+func (p *Pool) measuredUse() (int64, bool) {
 	v := p.used.bytes.Load()
-	return v, v >= 0 && p.Kind.Directory() && p.Enforcement() == ""
+	return max(v, 0), v >= 0 && p.Kind.Directory()
 }
 
 // Overused reports whether the pool's volumes together hold more than
@@ -31,8 +37,16 @@ func (p *Pool) Overused() bool {
 // given before the filesystem fills; the first time a pool goes over, it
 // is logged. The health watch calls it.
 func (m *Manager) MeasureUse() {
+	if !m.measuring.CompareAndSwap(false, true) {
+		return // the last round is still walking
+	}
+	defer m.measuring.Store(false)
 	for _, p := range m.order {
-		if !p.Kind.Directory() || p.Enforcement() != "" || !p.Healthy() {
+		if !p.Kind.Directory() {
+			continue
+		}
+		if !p.Healthy() {
+			p.used.bytes.Store(-1) // not measured: nothing stale is shown
 			continue
 		}
 		var total int64

@@ -6,34 +6,66 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
-// Room is what a ROOT or PATH pool's filesystem can still take for new
-// volumes: its free space minus the pool's reserve, in whole MiB, never
-// negative. Other programs write to the same filesystem (kubelet, the
-// container runtime, the Mesos agent on a node's root disk), so the pool's
-// own accounting alone would offer space that could never be written.
-// ok is false when the filesystem cannot be measured.
-func (p *Pool) Room() (room int64, ok bool) {
-	total, free, ok := p.Filesystem()
+// room is what the filesystem of a ROOT or PATH pool can still take for
+// new volumes, in whole MiB, never negative: its free space, minus the
+// largest reserve of the pools on it, minus what the volumes already
+// allocated there have not written yet (their allocations less their
+// measured use, MeasureUse; all of them until measured). Other programs
+// write to the same filesystem (kubelet, the container runtime, the Mesos
+// agent on a node's root disk), so the pools' own accounting alone would
+// offer space that could never be written. dev names the filesystem, for
+// callers that share one room among its pools; ok is false when it cannot
+// be measured.
+func (m *Manager) room(p *Pool) (room int64, dev uint64, ok bool) {
+	total, free, dev, ok := p.filesystem()
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	return pool.FloorMiB(max(free-p.Spec.ReserveOf(total), 0)), true
+	reserve, unwritten := p.Spec.ReserveOf(total), int64(0)
+	for _, q := range m.order {
+		if !q.Kind.Directory() {
+			continue
+		}
+		if q != p {
+			if _, _, qdev, ok := q.filesystem(); !ok || qdev != dev {
+				continue
+			}
+			reserve = max(reserve, q.Spec.ReserveOf(total))
+		}
+		used, _ := q.measuredUse()
+		unwritten += max(q.Usage(nil).Allocated-used, 0)
+	}
+	return pool.FloorMiB(max(free-reserve-unwritten, 0)), dev, true
 }
 
 // Filesystem is the size and the free space (for unprivileged writers) of
 // a ROOT or PATH pool's filesystem, now.
 func (p *Pool) Filesystem() (size, free int64, ok bool) {
-	var st unix.Statfs_t
-	if !p.Kind.Directory() || unix.Statfs(p.dir, &st) != nil {
-		return 0, 0, false
-	}
-	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, true
+	size, free, _, ok = p.filesystem()
+	return size, free, ok
 }
 
-// roomFor bounds what a ROOT or PATH pool offers by its filesystem's room.
-func roomFor(p *Pool, u pool.Usage) pool.Usage {
-	if room, ok := p.Room(); ok {
-		u.Free, u.MaxVolume = min(u.Free, room), min(u.MaxVolume, room)
+func (p *Pool) filesystem() (size, free int64, dev uint64, ok bool) {
+	var sfs unix.Statfs_t
+	var st unix.Stat_t
+	if !p.Kind.Directory() || unix.Statfs(p.dir, &sfs) != nil || unix.Stat(p.dir, &st) != nil {
+		return 0, 0, 0, false
 	}
+	return int64(sfs.Blocks) * sfs.Bsize, int64(sfs.Bavail) * sfs.Bsize, st.Dev, true
+}
+
+// roomFor bounds what a ROOT or PATH pool offers by its filesystem's room
+// (rooms maps a filesystem to what is left of it for the pools not yet
+// counted, so that pools sharing one are not each offered all of it).
+func (m *Manager) roomFor(p *Pool, u pool.Usage, rooms map[uint64]int64) pool.Usage {
+	r, dev, ok := m.room(p)
+	if !ok {
+		return u
+	}
+	if left, seen := rooms[dev]; seen {
+		r = left
+	}
+	u.Free, u.MaxVolume = min(u.Free, r), min(u.MaxVolume, r)
+	rooms[dev] = r - u.Free
 	return u
 }

@@ -72,9 +72,22 @@ func TestDefaultPool_KeepsTheNodeHealthy(t *testing.T) {
 		t.Errorf("localdisk status does not show %s:\n%s", want, out)
 	}
 	// A volume larger than what is left is refused, not made.
-	_, err = p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: "too-big", VolumeCapabilities: []*csi.VolumeCapability{rwo},
-		CapacityRange: &csi.CapacityRange{RequiredBytes: after + 64<<20}})
-	wantCode(t, err, codes.ResourceExhausted, "a volume larger than the filesystem can still hold")
+	create := func(name string, size int64) error {
+		_, err := p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: name, VolumeCapabilities: []*csi.VolumeCapability{rwo},
+			CapacityRange: &csi.CapacityRange{RequiredBytes: size}})
+		return err
+	}
+	wantCode(t, create("too-big", after+64<<20), codes.ResourceExhausted, "a volume larger than the filesystem can still hold")
+	// Volumes not written yet keep their room: two that each fit, but not
+	// together, are not both made (what they may still write counts).
+	half := (after/2 + 64<<20) / (1 << 20) * (1 << 20)
+	if err := create("first", half); err != nil {
+		t.Fatal(err)
+	}
+	if got := capacity(); got != after-half {
+		t.Errorf("GetCapacity after a %d-byte volume = %d, want %d", half, got, after-half)
+	}
+	wantCode(t, create("second", half), codes.ResourceExhausted, "a second volume the filesystem could not hold with the first")
 }
 
 // TestOverused_Reported: where capacity is accounted, not enforced (ext4
