@@ -84,7 +84,7 @@ bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not
 	$(GO) run ./hack/bench $(BENCH_ARGS)
 
 .PHONY: e2e-tools
-e2e-tools: ## Build kube-apiserver, kube-controller-manager and csi-provisioner for the e2e test (cached).
+e2e-tools: ## Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and csi-provisioner for the e2e tests (cached).
 	hack/build-e2e-tools.sh
 
 .PHONY: e2e-kubernetes
