@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -32,10 +33,10 @@ const (
 // env is one node with localdisk and its csi-provisioner, and the control
 // plane they talk to.
 type env struct {
-	*cluster
+	*cluster.Cluster
 	ctx         context.Context // ends with the test
 	plugin      *testutil.Plugin
-	provisioner *process
+	provisioner *cluster.Process
 	ds          *appsv1.DaemonSet
 	pod         *corev1.Pod // the DaemonSet's pod on the node, owner of CSIStorageCapacity
 	classes     []*storagev1.StorageClass
@@ -49,7 +50,7 @@ type env struct {
 // directory.
 func setup(t *testing.T) *env {
 	t.Helper()
-	tl := requireTools(t)
+	tl := cluster.RequireTools(t)
 	dir := testutil.ShortTempDir(t)
 	pathRoot := testutil.LoopDisk(t, dir, pathDiskMiB, "ext4")
 	config := testutil.WriteConfig(t, dir, fmt.Sprintf(`pools:
@@ -68,7 +69,7 @@ func setup(t *testing.T) *env {
 		Endpoint: dir + "/csi.sock", NodeID: nodeName, StateDir: dir + "/state",
 		ConfigPath: config, LogLevel: "info",
 	})
-	e.cluster = startCluster(t, dir, tl.dir, tl.etcd)
+	e.Cluster = cluster.Start(t, dir, tl)
 
 	objs, err := deploy.Load()
 	if err != nil {
@@ -77,7 +78,7 @@ func setup(t *testing.T) *env {
 	e.createManifests(t, objs)
 	e.registerNode(t)
 	e.createPod(t)
-	e.startProvisioner(t, dir, tl.dir)
+	e.startProvisioner(t, dir, tl.Dir)
 	return e
 }
 
@@ -89,27 +90,27 @@ func (e *env) createManifests(t *testing.T, objs []deploy.Object) {
 		var err error
 		switch obj := o.Object.(type) {
 		case *corev1.Namespace:
-			_, err = e.admin.CoreV1().Namespaces().Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.CoreV1().Namespaces().Create(e.ctx, obj, metav1.CreateOptions{})
 		case *corev1.ServiceAccount:
-			_, err = e.admin.CoreV1().ServiceAccounts(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.CoreV1().ServiceAccounts(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
 		case *corev1.ConfigMap:
-			_, err = e.admin.CoreV1().ConfigMaps(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.CoreV1().ConfigMaps(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
 		case *rbacv1.ClusterRole:
-			_, err = e.admin.RbacV1().ClusterRoles().Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.RbacV1().ClusterRoles().Create(e.ctx, obj, metav1.CreateOptions{})
 		case *rbacv1.ClusterRoleBinding:
-			_, err = e.admin.RbacV1().ClusterRoleBindings().Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.RbacV1().ClusterRoleBindings().Create(e.ctx, obj, metav1.CreateOptions{})
 		case *rbacv1.Role:
-			_, err = e.admin.RbacV1().Roles(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.RbacV1().Roles(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
 		case *rbacv1.RoleBinding:
-			_, err = e.admin.RbacV1().RoleBindings(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.RbacV1().RoleBindings(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
 		case *storagev1.CSIDriver:
-			_, err = e.admin.StorageV1().CSIDrivers().Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.StorageV1().CSIDrivers().Create(e.ctx, obj, metav1.CreateOptions{})
 		case *storagev1.StorageClass:
-			_, err = e.admin.StorageV1().StorageClasses().Create(e.ctx, obj, metav1.CreateOptions{})
+			_, err = e.Admin.StorageV1().StorageClasses().Create(e.ctx, obj, metav1.CreateOptions{})
 			e.classes = append(e.classes, obj)
 		case *appsv1.DaemonSet:
 			// No DaemonSet controller runs: createPod makes its pod.
-			e.ds, err = e.admin.AppsV1().DaemonSets(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
+			e.ds, err = e.Admin.AppsV1().DaemonSets(obj.Namespace).Create(e.ctx, obj, metav1.CreateOptions{})
 		default:
 			t.Fatalf("%s: the test does not know how to create a %T", o.Name(), o.Object)
 		}
@@ -121,7 +122,7 @@ func (e *env) createManifests(t *testing.T, objs []deploy.Object) {
 		t.Fatal("the manifests have no DaemonSet or no StorageClass")
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}
-	if _, err := e.admin.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}); err != nil {
+	if _, err := e.Admin.CoreV1().Namespaces().Create(e.ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -151,7 +152,7 @@ func (e *env) registerNode(t *testing.T) {
 	}
 	labels := map[string]string{"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux"}
 	maps.Copy(labels, e.segment)
-	node, err := e.admin.CoreV1().Nodes().Create(e.ctx, &corev1.Node{
+	node, err := e.Admin.CoreV1().Nodes().Create(e.ctx, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: labels},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -164,7 +165,7 @@ func (e *env) registerNode(t *testing.T) {
 	if n := info.GetMaxVolumesPerNode(); n > 0 {
 		driver.Allocatable = &storagev1.VolumeNodeResources{Count: ptr.To(int32(n))}
 	}
-	_, err = e.admin.StorageV1().CSINodes().Create(e.ctx, &storagev1.CSINode{
+	_, err = e.Admin.StorageV1().CSINodes().Create(e.ctx, &storagev1.CSINode{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName, OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 		}}},
@@ -193,7 +194,7 @@ func (e *env) createPod(t *testing.T) {
 	}
 	pod.Spec.NodeName = nodeName
 	var err error
-	if e.pod, err = e.admin.CoreV1().Pods(pod.Namespace).Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
+	if e.pod, err = e.Admin.CoreV1().Pods(pod.Namespace).Create(e.ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the DaemonSet's pod: %v", err)
 	}
 }
@@ -227,7 +228,7 @@ func (e *env) startProvisioner(t *testing.T, dir, toolsDir string) {
 		}
 		env = append(env, v.Name+"="+value)
 	}
-	tr, err := e.admin.CoreV1().ServiceAccounts(e.pod.Namespace).CreateToken(e.ctx, e.pod.Spec.ServiceAccountName,
+	tr, err := e.Admin.CoreV1().ServiceAccounts(e.pod.Namespace).CreateToken(e.ctx, e.pod.Spec.ServiceAccountName,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
 			ExpirationSeconds: ptr.To(int64(3600)),
 			BoundObjectRef: &authenticationv1.BoundObjectReference{
@@ -237,10 +238,10 @@ func (e *env) startProvisioner(t *testing.T, dir, toolsDir string) {
 	if err != nil {
 		t.Fatalf("requesting a token for the service account: %v", err)
 	}
-	kubeconfig := e.pki.writeKubeconfig(t, "csi-provisioner", e.url, tr.Status.Token)
+	kubeconfig := e.PKI.WriteKubeconfig(t, "csi-provisioner", e.URL, tr.Status.Token)
 	// csi-provisioner reads $KUBECONFIG before --kubeconfig.
 	env = append(env, "KUBECONFIG="+kubeconfig)
-	e.provisioner = startProcess(t, dir, "csi-provisioner", env, toolsDir+"/csi-provisioner", args...)
+	e.provisioner = cluster.StartProcess(t, dir, "csi-provisioner", env, toolsDir+"/csi-provisioner", args...)
 }
 
 // fieldValue resolves an environment variable of the DaemonSet the way
