@@ -92,6 +92,11 @@ e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too
 	@$(install-test-deps)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/kubernetes/...
 
+.PHONY: e2e-node
+e2e-node: ## Run the Kubernetes node e2e test: kubelet, containerd and kube-scheduler run pods on localdisk volumes (as root; `make test` runs it too).
+	@$(install-test-deps)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/node/...
+
 .PHONY: test-quota
 test-quota: ## Run the project quota tests: XFS/ext4 in user-mode Linux, btrfs on the host (root).
 	@$(install-test-deps)
