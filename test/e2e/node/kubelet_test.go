@@ -115,6 +115,38 @@ func (k *kubelet) restart(t *testing.T) {
 	k.start(t)
 }
 
+// hostSysctls are the kernel settings that kubelet (its kernel tunables:
+// vm.overcommit_memory, kernel.panic, ...) and the bridge CNI plugin
+// (ip_forward, for a gateway bridge) change on the host.
+var hostSysctls = []string{
+	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward",
+}
+
+// keepSysctls records hostSysctls and restores them when the test ends
+// (register it before kubelet and containerd start, so it runs after they
+// have stopped).
+func keepSysctls(t *testing.T) {
+	t.Helper()
+	saved := map[string][]byte{}
+	for _, k := range hostSysctls {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
+			saved[k] = v
+		}
+	}
+	t.Cleanup(func() {
+		for k, v := range saved {
+			p := filepath.Join("/proc/sys", k)
+			if now, err := os.ReadFile(p); err == nil && string(now) == string(v) {
+				continue
+			}
+			if err := os.WriteFile(p, v, 0o644); err != nil {
+				t.Errorf("restoring %s to %s: %v", p, strings.TrimSpace(string(v)), err)
+			}
+		}
+	})
+}
+
 // hierarchies are the cgroup hierarchies under cgroupFS.
 func hierarchies(t *testing.T) []string {
 	t.Helper()
@@ -195,6 +227,13 @@ func (k *kubelet) cleanup(t *testing.T) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// kubelet bind-mounts its root directory on itself (to make it shared):
+	// that one is expected.
+	if mounted(t, k.root) {
+		if err := syscall.Unmount(k.root, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting kubelet's root dir %s: %v", k.root, err)
+		}
 	}
 	if detached, err := testutil.DetachMounts(k.root); err != nil {
 		t.Errorf("unmounting under %s: %v", k.root, err)

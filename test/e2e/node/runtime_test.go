@@ -57,7 +57,10 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
   netns_mounts_under_state_dir = true
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  # The test runs without CAP_SYS_RESOURCE here, so no process may lower its
+  # oom_score_adj (the sandbox's -998 fails in runc with EACCES): keep each
+  # at least containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -127,7 +130,7 @@ func startContainerd(t *testing.T, dir string, images map[string]string) *contai
 	cluster.WriteFile(t, config, fmt.Appendf(nil, containerdConfig,
 		filepath.Join(c.dir, "root"), filepath.Join(c.dir, "state"), c.socket, c.socket+".ttrpc",
 		filepath.Join(c.dir, "opt"), pauseImage, runc, cniBinDir, cniConf, filepath.Join(c.dir, "runc")))
-	c.proc = cluster.StartProcess(t, dir, "containerd", nil, bin, "--config", config, "--log-level", "info")
+	c.proc = cluster.StartProcess(t, dir, "containerd", nil, bin, "--config", config, "--log-level", "debug")
 	deadline := time.Now().Add(cluster.ReadyTimeout)
 	for {
 		c.proc.CheckRunning(t)

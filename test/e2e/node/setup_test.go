@@ -100,10 +100,15 @@ func setup(t *testing.T) *env {
     fsType: ext4
 `, e.rootDir, rootCapacity, e.pathDisk, e.mountDisk, e.device))
 
-	e.Cluster = cluster.Start(t, dir, tl)
+	// The node lifecycle controller lifts the not-ready taint that the API
+	// server's TaintNodesByCondition puts on a new Node, once kubelet
+	// reports it Ready.
+	e.Cluster = cluster.Start(t, dir, tl, "node-lifecycle-controller")
 	e.scheduler = cluster.StartProcess(t, dir, "kube-scheduler", nil, filepath.Join(tl.Dir, "kube-scheduler"),
 		"--kubeconfig="+e.PKI.WriteKubeconfig(t, "kube-scheduler", e.URL, e.PKI.AdminToken),
 		"--leader-elect=false", "--secure-port=0", "--v=2")
+	keepSysctls(t)
+	keepIptables(t)
 	e.cri = startContainerd(t, dir, images)
 	e.kubelet = startKubelet(t, dir, filepath.Join(tl.Dir, "kubelet"), e.Cluster, e.cri)
 
