@@ -105,7 +105,7 @@ func (k *kubelet) start(t *testing.T) {
 	t.Helper()
 	k.proc = cluster.StartProcess(t, k.dir, "kubelet", nil, k.bin,
 		"--config="+k.config, "--kubeconfig="+k.kubeconfig, "--root-dir="+k.root,
-		"--hostname-override="+nodeName, "--node-ip=127.0.0.1", "--v=2")
+		"--hostname-override="+nodeName, "--v=2")
 }
 
 // restart stops kubelet (SIGTERM) and starts it again.
