@@ -120,7 +120,7 @@ ls -ln `+mountPath+`; test "$(stat -c %g `+mountPath+`/file)" = 2000`, podOption
 
 	e.scenario(t, "5 a read-only PVC refuses writes with EROFS", 4*time.Minute, func(t *testing.T) {
 		e.createPVC(t, "readonly", "localdisk-root", 16*mi, false)
-		e.createPod(t, "readonly", "readonly", `if echo x > `+mountPath+`/file 2>/tmp/err; then echo "the write succeeded"; exit 1; fi
+		e.createPod(t, "readonly", "readonly", `if touch `+mountPath+`/file 2>/tmp/err; then echo "the write succeeded"; exit 1; fi
 cat /tmp/err; grep -q "Read-only file system" /tmp/err`, podOptions{readOnly: true})
 		e.waitPod(t, "readonly", corev1.PodSucceeded, 3*time.Minute)
 		e.deletePod(t, "readonly")

@@ -95,6 +95,20 @@ func (e *env) checkRestarts(t *testing.T) {
 	checkData("after kubelet restarted")
 
 	e.plugin.Restart()
+	// csi-provisioner exits when it loses its plugin ("Lost connection to
+	// CSI driver, exiting"); in the DaemonSet kubelet restarts the
+	// container, here the test restarts the process.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if done, _ := e.provisioner.Exited(); done {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if done, _ := e.provisioner.Exited(); done {
+		t.Logf("csi-provisioner exited when localdisk restarted: starting it again")
+		e.provisioner = e.StartProvisioner(t, e.ctx, e.deployment, e.dir, e.toolsDir, e.plugin.Options().Endpoint)
+	}
 	time.Sleep(5 * time.Second)
 	checkData("after localdisk restarted")
 

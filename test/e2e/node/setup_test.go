@@ -44,6 +44,7 @@ type env struct {
 	*cluster.Cluster
 	ctx         context.Context
 	dir         string
+	toolsDir    string
 	plugin      *testutil.Plugin
 	cri         *containerd
 	kubelet     *kubelet
@@ -74,7 +75,7 @@ func setup(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := testutil.ShortTempDir(t)
-	e := &env{ctx: ctx, dir: dir, rootDir: filepath.Join(dir, "root")}
+	e := &env{ctx: ctx, dir: dir, toolsDir: tl.Dir, rootDir: filepath.Join(dir, "root")}
 	images := buildImages(t, dir)
 
 	e.pathDisk = testutil.LoopDisk(t, dir, pathDiskMiB, "btrfs")
