@@ -108,11 +108,12 @@ func (k *kubelet) start(t *testing.T) {
 		"--hostname-override="+nodeName, "--v=2")
 }
 
-// restart stops kubelet (SIGTERM) and starts it again.
-func (k *kubelet) restart(t *testing.T) {
+// restart stops kubelet (SIGTERM) and starts it again, as a process of
+// top, the whole test, so that it outlives the scenario that restarts it.
+func (k *kubelet) restart(t, top *testing.T) {
 	t.Helper()
 	k.proc.Stop(t)
-	k.start(t)
+	k.start(top)
 }
 
 // hostSysctls are the kernel settings that kubelet (its kernel tunables:

@@ -88,7 +88,7 @@ func (e *env) checkRestarts(t *testing.T) {
 	}
 	checkData("at start")
 
-	e.kubelet.restart(t)
+	e.kubelet.restart(t, e.t)
 	e.waitNodeReady(t, 2*time.Minute)
 	// Let kubelet resync its pods and volumes before looking.
 	time.Sleep(15 * time.Second)
@@ -107,7 +107,8 @@ func (e *env) checkRestarts(t *testing.T) {
 	}
 	if done, _ := e.provisioner.Exited(); done {
 		t.Logf("csi-provisioner exited when localdisk restarted: starting it again")
-		e.provisioner = e.StartProvisioner(t, e.ctx, e.deployment, e.dir, e.toolsDir, e.plugin.Options().Endpoint)
+		// The test's t, not the scenario's: it must outlive the scenario.
+		e.provisioner = e.StartProvisioner(e.t, e.ctx, e.deployment, e.dir, e.toolsDir, e.plugin.Options().Endpoint)
 	}
 	time.Sleep(5 * time.Second)
 	checkData("after localdisk restarted")

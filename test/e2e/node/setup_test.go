@@ -42,6 +42,7 @@ const (
 // env is the cluster with its one node, localdisk and csi-provisioner.
 type env struct {
 	*cluster.Cluster
+	t           *testing.T // the whole test's, for what outlives a scenario
 	ctx         context.Context
 	dir         string
 	toolsDir    string
@@ -75,7 +76,7 @@ func setup(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := testutil.ShortTempDir(t)
-	e := &env{ctx: ctx, dir: dir, toolsDir: tl.Dir, rootDir: filepath.Join(dir, "root")}
+	e := &env{t: t, ctx: ctx, dir: dir, toolsDir: tl.Dir, rootDir: filepath.Join(dir, "root")}
 	images := buildImages(t, dir)
 
 	e.pathDisk = testutil.LoopDisk(t, dir, pathDiskMiB, "btrfs")
