@@ -156,6 +156,9 @@ cat /tmp/err; grep -q "Read-only file system" /tmp/err`, podOptions{readOnly: tr
 		for _, c := range classes {
 			e.deletePod(t, "reader-"+c.kind)
 		}
+		// kubelet unstages a volume once its last pod is gone; the plugin
+		// refuses to delete a volume that is still staged.
+		e.checkUnstaged(t)
 		for _, c := range classes {
 			pv := e.deletePVC(t, "data-"+c.kind)
 			id := pv.Spec.CSI.VolumeHandle

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/localdisk-csi/localdisk/test/testutil"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -227,4 +228,35 @@ func metricValue(data []byte, metric, label string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// checkUnstaged waits until kubelet has unstaged every volume (nothing is
+// mounted under its plugins directory), failing with kubelet's reason when
+// it does not: kubelet refuses to unmount a staging path whose filesystem
+// root is also mounted outside its directory ("still mounted by other
+// references"), which is the case of a MOUNT pool's disk given by path.
+func (e *env) checkUnstaged(t *testing.T) {
+	t.Helper()
+	plugins := filepath.Join(e.kubelet.root, "plugins")
+	deadline := time.Now().Add(time.Minute)
+	for len(testutil.Mounts(t, plugins)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	left := testutil.Mounts(t, plugins)
+	if len(left) == 0 {
+		return
+	}
+	var reasons []string
+	data, _ := os.ReadFile(e.kubelet.proc.Log)
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "still mounted by other references"); i >= 0 {
+			if j := strings.Index(line, "Error: "); j >= 0 {
+				reasons = append(reasons, line[j:])
+			}
+		}
+	}
+	if len(reasons) > 0 {
+		reasons = reasons[len(reasons)-1:]
+	}
+	t.Errorf("kubelet did not unstage %v within a minute of the last pod's deletion; kubelet: %v", left, reasons)
 }
