@@ -92,6 +92,10 @@ func startKubelet(t *testing.T, dir, bin string, c *cluster.Cluster, cri *contai
 	}
 	t.Cleanup(func() { k.cleanup(t) })
 	k.makeCgroups(t)
+	// The test restarts kubelet (scenario 7): keep its own link to the
+	// binary, since another worktree's hack/build-e2e-tools.sh may drop the
+	// cached build (other pins are pruned) while the test runs.
+	k.bin = keepBinary(t, bin, filepath.Join(dir, "kubelet.bin"))
 	k.port = cluster.FreePort(t)
 	k.config = filepath.Join(dir, "kubelet.yaml")
 	cluster.WriteFile(t, k.config, fmt.Appendf(nil, kubeletConfig, k.cgroupRoot, cri.socket, k.port,
@@ -106,6 +110,22 @@ func (k *kubelet) start(t *testing.T) {
 	k.proc = cluster.StartProcess(t, k.dir, "kubelet", nil, k.bin,
 		"--config="+k.config, "--kubeconfig="+k.kubeconfig, "--root-dir="+k.root,
 		"--hostname-override="+nodeName, "--v=2")
+}
+
+// keepBinary hard-links (or else copies) bin to path and returns path.
+func keepBinary(t *testing.T, bin, path string) string {
+	t.Helper()
+	if err := os.Link(bin, path); err == nil {
+		return path
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // restart stops kubelet (SIGTERM) and starts it again, as a process of

@@ -109,7 +109,7 @@ func (e *env) checkRestarts(t *testing.T) {
 	if done, _ := e.provisioner.Exited(); done {
 		t.Logf("csi-provisioner exited when localdisk restarted: starting it again")
 		// The test's t, not the scenario's: it must outlive the scenario.
-		e.provisioner = e.StartProvisioner(e.t, e.ctx, e.deployment, e.dir, e.toolsDir, e.plugin.Options().Endpoint)
+		e.provisioner = e.StartProvisioner(e.t, e.ctx, e.deployment, e.dir, e.dir, e.plugin.Options().Endpoint)
 	}
 	time.Sleep(5 * time.Second)
 	checkData("after localdisk restarted")

@@ -45,7 +45,6 @@ type env struct {
 	t           *testing.T // the whole test's, for what outlives a scenario
 	ctx         context.Context
 	dir         string
-	toolsDir    string
 	plugin      *testutil.Plugin
 	cri         *containerd
 	kubelet     *kubelet
@@ -76,7 +75,7 @@ func setup(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := testutil.ShortTempDir(t)
-	e := &env{t: t, ctx: ctx, dir: dir, toolsDir: tl.Dir, rootDir: filepath.Join(dir, "root")}
+	e := &env{t: t, ctx: ctx, dir: dir, rootDir: filepath.Join(dir, "root")}
 	images := buildImages(t, dir)
 
 	e.pathDisk = testutil.LoopDisk(t, dir, pathDiskMiB, "btrfs")
@@ -135,7 +134,9 @@ func setup(t *testing.T) *env {
 	e.CreateDaemonSetPod(t, ctx, e.deployment, nodeName, func(p *corev1.Pod) {
 		p.Spec.NodeSelector = map[string]string{notHere: "true"}
 	})
-	e.provisioner = e.StartProvisioner(t, ctx, e.deployment, dir, tl.Dir, endpoint)
+	// Restarted in scenario 7: a link of its own, as kubelet's.
+	keepBinary(t, filepath.Join(tl.Dir, "csi-provisioner"), filepath.Join(dir, "csi-provisioner"))
+	e.provisioner = e.StartProvisioner(t, ctx, e.deployment, dir, dir, endpoint)
 	t.Cleanup(func() { e.deleteAllPods(t) })
 	return e
 }
