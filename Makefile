@@ -158,7 +158,7 @@ bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not
 	$(GO) run ./hack/bench $(BENCH_ARGS)
 
 .PHONY: e2e-tools
-e2e-tools: ## Build kube-apiserver, kube-controller-manager and csi-provisioner for the e2e test (cached).
+e2e-tools: ## Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and csi-provisioner for the e2e tests (cached).
 	hack/build-e2e-tools.sh
 
 .PHONY: helm
@@ -173,6 +173,11 @@ chart: ## Lint the Helm chart and compare its renders with the kustomize builds 
 e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too).
 	@$(install-test-deps)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/kubernetes/...
+
+.PHONY: e2e-node
+e2e-node: ## Run the Kubernetes node e2e test: kubelet, containerd and kube-scheduler run pods on localdisk volumes (as root; `make test` runs it too).
+	@$(install-test-deps)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/node/...
 
 .PHONY: test-quota
 test-quota: ## Run the project quota tests: XFS/ext4 in user-mode Linux, btrfs on the host (root).

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/sirupsen/logrus"
@@ -170,6 +171,11 @@ func requestFields(req any) logrus.Fields {
 	}
 	if r, ok := req.(interface{ GetStagingTargetPath() string }); ok && r.GetStagingTargetPath() != "" {
 		f["staging_target_path"] = r.GetStagingTargetPath()
+	}
+	if r, ok := req.(interface{ GetVolumeCapability() *csi.VolumeCapability }); ok {
+		if g := r.GetVolumeCapability().GetMount().GetVolumeMountGroup(); g != "" {
+			f["volume_mount_group"] = g
+		}
 	}
 	if r, ok := req.(interface{ GetParameters() map[string]string }); ok {
 		if p := r.GetParameters()["pool"]; p != "" {

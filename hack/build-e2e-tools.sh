@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # build-e2e-tools.sh builds the Kubernetes components that the e2e test in
-# test/e2e/kubernetes runs against the plugin, from the pinned tools modules
-# under hack/tools/, fetched through the Go module proxy:
+# test/e2e/kubernetes and test/e2e/node run against the plugin, from the
+# pinned tools modules under hack/tools/, fetched through the Go module proxy:
 #
-#   kube-apiserver, kube-controller-manager   hack/tools/kubernetes (k8s.io/kubernetes)
+#   kube-apiserver, kube-controller-manager,  hack/tools/kubernetes (k8s.io/kubernetes)
+#   kube-scheduler, kubelet
 #   csi-provisioner                           hack/tools/csi-provisioner (external-provisioner)
+#
+# The Kubernetes binaries come from one `go build`, so the packages they
+# share compile once.
 #
 # The binaries are cached in a directory named after the versions and a hash
 # of the pins and of the Go version, under
@@ -39,7 +43,7 @@ hash="$(cat "${tools}"/*/go.mod "${tools}"/*/go.sum "${BASH_SOURCE[0]}" <("${GO}
 	sha256sum | cut -c1-12)"
 base="${LOCALDISK_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/localdisk/tools}"
 out="${base}/kubernetes-${kube_version}_csi-provisioner-${provisioner_version}_${hash}"
-binaries=(kube-apiserver kube-controller-manager csi-provisioner)
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet csi-provisioner)
 
 complete() {
 	local bin
@@ -68,7 +72,7 @@ tmp="$(mktemp -d "${base}/.build.XXXXXX")"
 trap 'rm -rf "${tmp}"' EXIT
 
 start=${SECONDS}
-echo "build-e2e-tools.sh: building kube-apiserver and kube-controller-manager ${kube_version}" \
+echo "build-e2e-tools.sh: building kube-apiserver, kube-controller-manager, kube-scheduler and kubelet ${kube_version}" \
 	"and csi-provisioner ${provisioner_version} into ${out} (takes minutes the first time)" >&2
 
 kube_pkg=k8s.io/component-base/version
@@ -79,7 +83,8 @@ kube_minor="${kube_minor%%.*}"
 	"${GO}" build -trimpath -o "${tmp}/" -ldflags "-s -w \
 		-X ${kube_pkg}.gitVersion=${kube_version} -X ${kube_pkg}.gitMajor=1 \
 		-X ${kube_pkg}.gitMinor=${kube_minor} -X ${kube_pkg}.gitTreeState=clean" \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet
 )
 (
 	cd "${tools}/csi-provisioner"

@@ -32,6 +32,16 @@ declare -A package_of=(
 	[linux]=user-mode-linux
 	[insmod]=kmod
 	[mkfs.btrfs]=btrfs-progs
+	# The Kubernetes node e2e test (test/e2e/node) runs a kubelet on
+	# containerd with runc and the CNI plugins bridge, host-local and
+	# loopback; its workload image is Debian's static busybox.
+	[containerd]=containerd
+	[ctr]=containerd
+	[runc]=runc
+	[/usr/lib/cni/bridge]=containernetworking-plugins
+	[/usr/lib/cni/host-local]=containernetworking-plugins
+	[/usr/lib/cni/loopback]=containernetworking-plugins
+	[/bin/busybox]=busybox-static
 )
 
 # Tools in /sbin and /usr/sbin are not on every PATH (e.g. sudo -E, su).
@@ -43,6 +53,12 @@ for tool in "${!package_of[@]}"; do
 		missing+=("${package_of[${tool}]}")
 	fi
 done
+# Debian's dynamic busybox also provides /bin/busybox; the node e2e test
+# copies it into an image, so it must be the static one.
+if command -v dpkg-query >/dev/null 2>&1 &&
+	! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
+	missing+=(busybox-static)
+fi
 # go test -race needs cgo, hence a C compiler.
 if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 )
 
 const (
@@ -40,8 +41,8 @@ func (e *env) waitFor(t *testing.T, what string, cond func() (done bool, why str
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		for _, p := range []*process{e.provisioner, e.kcm, e.apiserver} {
-			p.checkRunning(t)
+		for _, p := range []*cluster.Process{e.provisioner, e.KCM, e.APIServer} {
+			p.CheckRunning(t)
 		}
 		if !e.plugin.Running() {
 			t.Fatalf("the plugin exited\n%s", e.plugin.LogTail())
@@ -79,7 +80,7 @@ func (e *env) pluginCapacity(t *testing.T, sc *storagev1.StorageClass) (availabl
 // duplicate it then deletes, so callers wait for that to settle.
 func (e *env) capacities(t *testing.T) (map[string]storagev1.CSIStorageCapacity, string) {
 	t.Helper()
-	list, err := e.admin.StorageV1().CSIStorageCapacities(deploy.Namespace).List(e.ctx,
+	list, err := e.Admin.StorageV1().CSIStorageCapacities(deploy.Namespace).List(e.ctx,
 		metav1.ListOptions{LabelSelector: driverLabel + "=" + deploy.DriverName})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func (e *env) pvcObject(name string, sc *storagev1.StorageClass, size int64) *co
 // createPVC creates pvcObject(name, sc, size).
 func (e *env) createPVC(t *testing.T, name string, sc *storagev1.StorageClass, size int64) {
 	t.Helper()
-	_, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, e.pvcObject(name, sc, size), metav1.CreateOptions{})
+	_, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, e.pvcObject(name, sc, size), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating PVC %s: %v", name, err)
 	}
@@ -161,14 +162,14 @@ func (e *env) waitBound(t *testing.T, name string) (*corev1.PersistentVolumeClai
 	var pv *corev1.PersistentVolume
 	e.waitFor(t, "PVC "+name+" bound", func() (bool, string) {
 		var err error
-		pvc, err = e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		pvc, err = e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		if pvc.Status.Phase != corev1.ClaimBound {
 			return false, fmt.Sprintf("phase %s, annotations %v", pvc.Status.Phase, pvc.Annotations)
 		}
-		pv, err = e.admin.CoreV1().PersistentVolumes().Get(e.ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+		pv, err = e.Admin.CoreV1().PersistentVolumes().Get(e.ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -182,25 +183,25 @@ func (e *env) deletePVCs(t *testing.T, names ...string) {
 	t.Helper()
 	pvs := map[string]string{} // PVC -> PV
 	for _, name := range names {
-		pvc, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		pvc, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("PVC %s: %v", name, err)
 		}
 		pvs[name] = pvc.Spec.VolumeName
-		if err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("deleting PVC %s: %v", name, err)
 		}
 	}
 	for _, name := range names {
 		e.waitFor(t, "PVC "+name+" and its PV deleted", func() (bool, string) {
-			_, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+			_, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
 				return false, fmt.Sprintf("PVC still there (%v)", err)
 			}
 			if pvs[name] == "" {
 				return true, ""
 			}
-			pv, err := e.admin.CoreV1().PersistentVolumes().Get(e.ctx, pvs[name], metav1.GetOptions{})
+			pv, err := e.Admin.CoreV1().PersistentVolumes().Get(e.ctx, pvs[name], metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return true, ""
 			}
@@ -267,7 +268,7 @@ func equalRequirement(a, b corev1.NodeSelectorRequirement) bool {
 // the API server: the manifests' RBAC must grant all it needs.
 func (e *env) checkNoForbidden(t *testing.T) {
 	t.Helper()
-	data, err := os.ReadFile(e.provisioner.log)
+	data, err := os.ReadFile(e.provisioner.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

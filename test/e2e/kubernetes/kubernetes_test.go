@@ -67,11 +67,11 @@ func TestKubernetes(t *testing.T) {
 	})
 
 	t.Run("deleting a PVC deletes its volume and restores capacity", func(t *testing.T) {
-		pvc, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "root-1", metav1.GetOptions{})
+		pvc, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "root-1", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pv, err := e.admin.CoreV1().PersistentVolumes().Get(e.ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+		pv, err := e.Admin.CoreV1().PersistentVolumes().Get(e.ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,14 +101,14 @@ func (e *env) checkHandedBack(t *testing.T, name string, sc *storagev1.StorageCl
 	e.createPVC(t, name, sc, size)
 	t.Cleanup(func() { e.deletePVCs(t, name) })
 	e.waitFor(t, "selected-node annotation of "+name+" removed", func() (bool, string) {
-		pvc, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+		pvc, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		_, selected := pvc.Annotations[annSelectedNode]
 		return !selected, fmt.Sprintf("phase %s, annotations %v; events: %s", pvc.Status.Phase, pvc.Annotations, e.events(t, pvc))
 	})
-	pvc, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
+	pvc, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func (e *env) checkHandedBack(t *testing.T, name string, sc *storagev1.StorageCl
 
 // events returns the events of a PVC, for messages.
 func (e *env) events(t *testing.T, pvc *corev1.PersistentVolumeClaim) string {
-	list, err := e.admin.CoreV1().Events(pvc.Namespace).List(e.ctx, metav1.ListOptions{})
+	list, err := e.Admin.CoreV1().Events(pvc.Namespace).List(e.ctx, metav1.ListOptions{})
 	if err != nil {
 		return err.Error()
 	}
@@ -151,7 +151,7 @@ func (e *env) checkMany(t *testing.T, sc *storagev1.StorageClass, n int, size in
 	for i := range names {
 		names[i] = fmt.Sprintf("many-%02d", i)
 		wg.Go(func() {
-			_, err := e.admin.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, e.pvcObject(names[i], sc, size), metav1.CreateOptions{})
+			_, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Create(e.ctx, e.pvcObject(names[i], sc, size), metav1.CreateOptions{})
 			if err != nil {
 				errs <- fmt.Errorf("creating PVC %s: %w", names[i], err)
 			}

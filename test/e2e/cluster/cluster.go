@@ -1,4 +1,4 @@
-package kubernetes
+package cluster
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,28 +17,28 @@ import (
 )
 
 const (
-	// readyTimeout bounds how long a component may take to become ready.
-	readyTimeout = 2 * time.Minute
-	// e2eControllers are the only controllers kube-controller-manager runs
+	// ReadyTimeout bounds how long a component may take to become ready.
+	ReadyTimeout = 2 * time.Minute
+	// Controllers are the only controllers kube-controller-manager runs
 	// (v1.37 names; the old ones, persistentvolume-binder, pvc-protection
 	// and pv-protection, are aliases): the PV controller marks a PVC with a
 	// selected node for the external provisioner and binds the PV it
 	// creates; the protection controllers hold and release the finalizers.
-	e2eControllers = "persistentvolume-binder-controller," +
+	Controllers = "persistentvolume-binder-controller," +
 		"persistentvolumeclaim-protection-controller,persistentvolume-protection-controller"
 )
 
-// cluster is etcd, kube-apiserver and kube-controller-manager on loopback.
-type cluster struct {
-	pki       *pki
-	url       string // https://127.0.0.1:port of the API server
-	admin     kubernetes.Interface
-	apiserver *process
-	kcm       *process
+// Cluster is etcd, kube-apiserver and kube-controller-manager on loopback.
+type Cluster struct {
+	PKI       *PKI
+	URL       string // https://127.0.0.1:port of the API server
+	Admin     kubernetes.Interface
+	APIServer *Process
+	KCM       *Process
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,12 +48,13 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startCluster starts the control plane with the tools in toolsDir and the
+// Start starts the control plane with the tools in toolsDir and the
 // etcd binary etcd, keeping its files in dir, and returns once the API
 // server is ready.
-func startCluster(t *testing.T, dir, toolsDir, etcd string) *cluster {
+func Start(t *testing.T, dir string, tl Tools, extraControllers ...string) *Cluster {
+	toolsDir, etcd := tl.Dir, tl.Etcd
 	t.Helper()
-	c := &cluster{pki: newPKI(t, dir)}
+	c := &Cluster{PKI: NewPKI(t, dir)}
 
 	// etcd keeps its data in memory (tmpfs) when it can: it fsyncs a lot.
 	dataParent := "/dev/shm"
@@ -64,58 +66,58 @@ func startCluster(t *testing.T, dir, toolsDir, etcd string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(data) }) // after etcd has stopped (cleanups run in reverse)
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	etcdProc := startProcess(t, dir, "etcd", nil, etcd,
+	client := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	etcdProc := StartProcess(t, dir, "etcd", nil, etcd,
 		"--name=e2e", "--data-dir="+data,
 		"--listen-client-urls="+client, "--advertise-client-urls="+client,
 		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
 		"--initial-cluster=e2e="+peer, "--initial-cluster-state=new")
-	waitHTTP(t, etcdProc, &http.Client{Timeout: 2 * time.Second}, client+"/health", "")
+	WaitHTTP(t, etcdProc, &http.Client{Timeout: 2 * time.Second}, client+"/health", "")
 
-	port := freePort(t)
-	c.url = "https://127.0.0.1:" + strconv.Itoa(port)
-	c.apiserver = startProcess(t, dir, "kube-apiserver", nil, filepath.Join(toolsDir, "kube-apiserver"),
+	port := FreePort(t)
+	c.URL = "https://127.0.0.1:" + strconv.Itoa(port)
+	c.APIServer = StartProcess(t, dir, "kube-apiserver", nil, filepath.Join(toolsDir, "kube-apiserver"),
 		"--etcd-servers="+client,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
-		"--tls-cert-file="+c.pki.certFile, "--tls-private-key-file="+c.pki.keyFile,
-		"--token-auth-file="+c.pki.tokenFile, "--anonymous-auth=false",
+		"--tls-cert-file="+c.PKI.CertFile, "--tls-private-key-file="+c.PKI.KeyFile,
+		"--token-auth-file="+c.PKI.TokenFile, "--anonymous-auth=false",
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+c.pki.saPubFile,
-		"--service-account-signing-key-file="+c.pki.saKeyFile,
+		"--service-account-key-file="+c.PKI.SAPubFile,
+		"--service-account-signing-key-file="+c.PKI.SAKeyFile,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		// The "kubernetes" Service cannot point at a loopback address.
 		"--endpoint-reconciler-type=none",
 		// The DaemonSet's plugin container is privileged.
 		"--allow-privileged=true",
 		"--profiling=false", "--v=1")
-	cfg := c.pki.restConfig(c.url, c.pki.adminToken)
+	cfg := c.PKI.RestConfig(c.URL, c.PKI.AdminToken)
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitHTTP(t, c.apiserver, httpClient, c.url+"/readyz", c.pki.adminToken)
-	if c.admin, err = kubernetes.NewForConfig(cfg); err != nil {
+	WaitHTTP(t, c.APIServer, httpClient, c.URL+"/readyz", c.PKI.AdminToken)
+	if c.Admin, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 
-	kubeconfig := c.pki.writeKubeconfig(t, "kube-controller-manager", c.url, c.pki.adminToken)
-	c.kcm = startProcess(t, dir, "kube-controller-manager", nil, filepath.Join(toolsDir, "kube-controller-manager"),
+	kubeconfig := c.PKI.WriteKubeconfig(t, "kube-controller-manager", c.URL, c.PKI.AdminToken)
+	c.KCM = StartProcess(t, dir, "kube-controller-manager", nil, filepath.Join(toolsDir, "kube-controller-manager"),
 		"--kubeconfig="+kubeconfig,
-		"--controllers="+e2eControllers,
+		"--controllers="+strings.Join(append([]string{Controllers}, extraControllers...), ","),
 		"--leader-elect=false", "--secure-port=0", "--v=2")
 	return c
 }
 
-// waitHTTP polls url until it answers 200 OK, failing the test if p exits
-// first or readyTimeout passes.
-func waitHTTP(t *testing.T, p *process, client *http.Client, url, token string) {
+// WaitHTTP polls url until it answers 200 OK, failing the test if p exits
+// first or ReadyTimeout passes.
+func WaitHTTP(t *testing.T, p *Process, client *http.Client, url, token string) {
 	t.Helper()
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(ReadyTimeout)
 	var last string
 	for {
-		p.checkRunning(t)
+		p.CheckRunning(t)
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -134,7 +136,7 @@ func waitHTTP(t *testing.T, p *process, client *http.Client, url, token string) 
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s not ready within %v: %s\n%s", p.name, url, readyTimeout, last, p.tail())
+			t.Fatalf("%s: %s not ready within %v: %s\n%s", p.Name, url, ReadyTimeout, last, p.Tail())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package kubernetes
+package cluster
 
 import (
 	"errors"
@@ -22,23 +22,23 @@ const (
 	logTail = 8 << 10
 )
 
-// process is a component started by the test (etcd, kube-apiserver, ...).
-type process struct {
-	name string
-	log  string // file holding its standard output and error
+// Process is a component started by the test (etcd, kube-apiserver, ...).
+type Process struct {
+	Name string
+	Log  string // file holding its standard output and error
 	cmd  *exec.Cmd
 	done chan struct{} // closed when it has exited and err is set
 	err  error
 }
 
-// startProcess starts bin with args in its own process group, its output
+// StartProcess starts bin with args in its own process group, its output
 // going to dir/<name>.log, and registers a cleanup that stops it by PID
 // (SIGTERM to its process group, then SIGKILL) and shows the end of its log
 // if the test failed. env is added to the test's environment.
-func startProcess(t *testing.T, dir, name string, env []string, bin string, args ...string) *process {
+func StartProcess(t *testing.T, dir, name string, env []string, bin string, args ...string) *Process {
 	t.Helper()
-	p := &process{name: name, log: dir + "/" + name + ".log", done: make(chan struct{})}
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p := &Process{Name: name, Log: dir + "/" + name + ".log", done: make(chan struct{})}
+	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -58,12 +58,15 @@ func startProcess(t *testing.T, dir, name string, env []string, bin string, args
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() { p.Stop(t) })
 	return p
 }
 
-// exited reports whether the process has exited, and how.
-func (p *process) exited() (bool, error) {
+// Pid is the process's ID (and its process group's).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has exited, and how.
+func (p *Process) Exited() (bool, error) {
 	select {
 	case <-p.done:
 		return true, p.err
@@ -72,32 +75,32 @@ func (p *process) exited() (bool, error) {
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL if it is still
+// Stop sends SIGTERM to the process group, then SIGKILL if it is still
 // there after stopTimeout, and waits for the process.
-func (p *process) stop(t *testing.T) {
+func (p *Process) Stop(t *testing.T) {
 	pid := p.cmd.Process.Pid
-	if done, _ := p.exited(); !done {
+	if done, _ := p.Exited(); !done {
 		signalGroup(t, pid, syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(stopTimeout):
-			t.Logf("%s (pid %d) did not exit within %v of SIGTERM; killing it", p.name, pid, stopTimeout)
+			t.Logf("%s (pid %d) did not exit within %v of SIGTERM; killing it", p.Name, pid, stopTimeout)
 			signalGroup(t, pid, syscall.SIGKILL)
 			<-p.done
 		}
 	}
 	// Anything it left in its group.
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("killing what is left of %s's process group: %v", p.name, err)
+		t.Errorf("killing what is left of %s's process group: %v", p.Name, err)
 	}
 	if t.Failed() {
-		t.Logf("%s log %s:\n%s", p.name, p.log, p.tail())
+		t.Logf("%s log %s:\n%s", p.Name, p.Log, p.Tail())
 	}
 	if dir := os.Getenv(ArtifactsEnv); dir != "" {
-		if data, err := os.ReadFile(p.log); err != nil {
-			t.Errorf("keeping the log of %s: %v", p.name, err)
-		} else if err := os.WriteFile(filepath.Join(dir, p.name+".log"), data, 0o644); err != nil {
-			t.Errorf("keeping the log of %s: %v", p.name, err)
+		if data, err := os.ReadFile(p.Log); err != nil {
+			t.Errorf("keeping the log of %s: %v", p.Name, err)
+		} else if err := os.WriteFile(filepath.Join(dir, p.Name+".log"), data, 0o644); err != nil {
+			t.Errorf("keeping the log of %s: %v", p.Name, err)
 		}
 	}
 }
@@ -108,9 +111,9 @@ func signalGroup(t *testing.T, pid int, sig syscall.Signal) {
 	}
 }
 
-// tail returns the end of the process's log.
-func (p *process) tail() string {
-	data, err := os.ReadFile(p.log)
+// Tail returns the end of the process's log.
+func (p *Process) Tail() string {
+	data, err := os.ReadFile(p.Log)
 	if err != nil {
 		return err.Error()
 	}
@@ -120,10 +123,10 @@ func (p *process) tail() string {
 	return string(data)
 }
 
-// checkRunning fails the test if the process has exited.
-func (p *process) checkRunning(t *testing.T) {
+// CheckRunning fails the test if the process has exited.
+func (p *Process) CheckRunning(t *testing.T) {
 	t.Helper()
-	if done, err := p.exited(); done {
-		t.Fatalf("%s exited: %v\n%s", p.name, err, p.tail())
+	if done, err := p.Exited(); done {
+		t.Fatalf("%s exited: %v\n%s", p.Name, err, p.Tail())
 	}
 }

@@ -1,4 +1,4 @@
-package kubernetes
+package cluster
 
 import (
 	"crypto/ecdsa"
@@ -20,27 +20,27 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// pki is what the API server needs to serve TLS and sign service account
+// PKI is what the API server needs to serve TLS and sign service account
 // tokens, all made for this test.
-type pki struct {
-	caPEM         []byte
-	certFile      string // serving certificate for 127.0.0.1, signed by the CA
-	keyFile       string
-	saKeyFile     string // service account token signing key (private)
-	saPubFile     string
-	tokenFile     string // static tokens: the admin's
-	adminToken    string
-	kubeconfigDir string
+type PKI struct {
+	CAPEM         []byte
+	CertFile      string // serving certificate for 127.0.0.1, signed by the CA
+	KeyFile       string
+	SAKeyFile     string // service account token signing key (private)
+	SAPubFile     string
+	TokenFile     string // static tokens: the admin's
+	AdminToken    string
+	KubeconfigDir string
 }
 
-// newPKI writes a CA, a serving certificate for 127.0.0.1 and localhost, a
+// NewPKI writes a CA, a serving certificate for 127.0.0.1 and localhost, a
 // service account signing key and a static token file into dir.
-func newPKI(t *testing.T, dir string) *pki {
+func NewPKI(t *testing.T, dir string) *PKI {
 	t.Helper()
-	p := &pki{
-		certFile: filepath.Join(dir, "apiserver.crt"), keyFile: filepath.Join(dir, "apiserver.key"),
-		saKeyFile: filepath.Join(dir, "sa.key"), saPubFile: filepath.Join(dir, "sa.pub"),
-		tokenFile: filepath.Join(dir, "tokens.csv"), kubeconfigDir: dir,
+	p := &PKI{
+		CertFile: filepath.Join(dir, "apiserver.crt"), KeyFile: filepath.Join(dir, "apiserver.key"),
+		SAKeyFile: filepath.Join(dir, "sa.key"), SAPubFile: filepath.Join(dir, "sa.pub"),
+		TokenFile: filepath.Join(dir, "tokens.csv"), KubeconfigDir: dir,
 	}
 	caKey := newKey(t)
 	now := time.Now()
@@ -61,7 +61,7 @@ func newPKI(t *testing.T, dir string) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -78,19 +78,19 @@ func newPKI(t *testing.T, dir string) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeFile(t, p.keyFile, keyPEM(t, key))
+	WriteFile(t, p.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	WriteFile(t, p.KeyFile, keyPEM(t, key))
 
 	sa := newKey(t)
-	writeFile(t, p.saKeyFile, keyPEM(t, sa))
+	WriteFile(t, p.SAKeyFile, keyPEM(t, sa))
 	pub, err := x509.MarshalPKIXPublicKey(&sa.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, p.saPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
+	WriteFile(t, p.SAPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
 
-	p.adminToken = randomHex(t)
-	writeFile(t, p.tokenFile, []byte(p.adminToken+`,e2e-admin,e2e-admin,"system:masters"`+"\n"))
+	p.AdminToken = RandomHex(t)
+	WriteFile(t, p.TokenFile, []byte(p.AdminToken+`,e2e-admin,e2e-admin,"system:masters"`+"\n"))
 	return p
 }
 
@@ -112,7 +112,7 @@ func keyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }
 
-func randomHex(t *testing.T) string {
+func RandomHex(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -121,37 +121,37 @@ func randomHex(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func WriteFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// restConfig is a client configuration for the API server at url that
+// RestConfig is a client configuration for the API server at url that
 // trusts the test's CA and authenticates with a bearer token.
-func (p *pki) restConfig(url, token string) *rest.Config {
+func (p *PKI) RestConfig(url, token string) *rest.Config {
 	return &rest.Config{
 		Host:            url,
 		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: p.caPEM},
+		TLSClientConfig: rest.TLSClientConfig{CAData: p.CAPEM},
 		Timeout:         30 * time.Second,
 		QPS:             50,
 		Burst:           100,
 	}
 }
 
-// writeKubeconfig writes a kubeconfig for the API server at url with a
+// WriteKubeconfig writes a kubeconfig for the API server at url with a
 // bearer token, as a component started by the test reads it, and returns
 // its path.
-func (p *pki) writeKubeconfig(t *testing.T, name, url, token string) string {
+func (p *PKI) WriteKubeconfig(t *testing.T, name, url, token string) string {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: url, CertificateAuthorityData: p.caPEM}
+	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: url, CertificateAuthorityData: p.CAPEM}
 	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
 	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: name}
 	cfg.CurrentContext = "e2e"
-	path := filepath.Join(p.kubeconfigDir, name+".kubeconfig")
+	path := filepath.Join(p.KubeconfigDir, name+".kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
