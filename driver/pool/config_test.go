@@ -156,6 +156,12 @@ func TestParseMesos(t *testing.T) {
 	if !m.ListUnclaimed || len(m.Disks) != 2 || m.Disks[0].Path != "/dcos/volume0" || m.Disks[1].Path != "/mnt/data2" {
 		t.Errorf("mount pool = %+v", m)
 	}
+	// The ROOT pool under the agent's work dir offers its scalar, and keeps
+	// the root disk's default reserve free (15%, at least 2 GiB): what it
+	// offers is never more than the filesystem's free space minus that.
+	if r := c.Pools[0]; r.Kind != Root || r.Reserve != nil || r.ReserveOf(100<<30) != 15<<30 || r.CapacityOf(100<<30) != 2048*MiB {
+		t.Errorf("mesos root pool = %+v: reserve %d, capacity %d of 100Gi", r, r.ReserveOf(100<<30), r.CapacityOf(100<<30))
+	}
 	// Reordering the resources changes nothing.
 	var arr []json.RawMessage
 	json.Unmarshal([]byte(res), &arr)
