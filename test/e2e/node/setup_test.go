@@ -74,6 +74,8 @@ func setup(t *testing.T) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	removeIfNew(t, "/var/lib/kubelet") // kubelet's fixed device-plugins and default pki dirs
+	removeIfNew(t, "/run/containerd")  // containerd 1.6's fixed shim socket dir
 	dir := testutil.ShortTempDir(t)
 	e := &env{t: t, ctx: ctx, dir: dir, rootDir: filepath.Join(dir, "root")}
 	images := buildImages(t, dir)
@@ -212,4 +214,27 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// removeIfNew removes dir when the test ends if it did not exist before:
+// kubelet and containerd make directories of their own at fixed paths,
+// whatever their configured roots, and the test leaves nothing behind. It
+// is registered first, so it runs after every component has stopped;
+// anything still mounted below dir keeps it (and fails the test).
+func removeIfNew(t *testing.T, dir string) {
+	if _, err := os.Lstat(dir); err == nil {
+		return
+	}
+	t.Cleanup(func() {
+		if _, err := os.Lstat(dir); err != nil {
+			return // not made after all
+		}
+		if mps, err := testutil.ListMounts(dir); err != nil || len(mps) > 0 {
+			t.Errorf("not removing %s: still mounted below it: %v %v", dir, mps, err)
+			return
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing %s: %v", dir, err)
+		}
+	})
 }
