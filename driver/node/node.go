@@ -64,7 +64,7 @@ func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.Nod
 }
 
 // NodeStageVolume bind-mounts the volume's directory at the staging path
-// (an existing empty directory, or one it makes; only that for wholeDisk).
+// (an existing empty directory, or one it creates).
 func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
 	if err := required(id, "volume_id", staging, "staging_target_path"); err != nil {
@@ -102,13 +102,6 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	defer dir.Close()
 	if err := applyMountGroup(dir, req.GetVolumeCapability()); err != nil {
 		return nil, err
-	}
-	if wholeDisk(v) { // staged as its directory: see wholeDisk
-		if err := makeDir(staging); err != nil {
-			return nil, err
-		}
-		failpoint.Inject(failpoint.StageMounted)
-		return &csi.NodeStageVolumeResponse{}, nil
 	}
 	if !notMounted(staging) { // else nothing is there: no need for the mount table
 		t, src, err := s.snapshot(v, false)
@@ -196,14 +189,14 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	// here (a mount of its directory), nothing yet at the target, and no
 	// single-writer mode to check against the volume's other mounts.
 	fast := !v.Device() && c.GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER &&
-		notMounted(target) && (wholeDisk(v) || stagedAt(staging, v.Path()))
+		notMounted(target) && stagedAt(staging, v.Path())
 	if !fast {
 		t, src, err := s.snapshot(v, false)
 		if err != nil {
 			return nil, err
 		}
-		if e := t.At(staging); !wholeDisk(v) && (e == nil || mounter.SourceOf(e) != src) {
-			return nil, notStaged(id, staging)
+		if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
+			return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
 		}
 		if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
 			return &csi.NodePublishVolumeResponse{}, err
@@ -228,8 +221,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := makeDir(target); err != nil {
 		return nil, err
 	}
-	if err := s.bindTarget(v, staging, target, ro); err != nil {
-		return nil, err
+	if err := mounter.BindPath(staging, target, ro); err != nil {
+		return nil, csiutil.Errorf(codes.Internal, "publish volume %s: %v", id, err)
 	}
 	failpoint.Inject(failpoint.PublishMounted)
 	return &csi.NodePublishVolumeResponse{}, nil
@@ -473,4 +466,33 @@ func checkServes(v *volume.Volume, c *csi.VolumeCapability) error {
 		return csiutil.Errorf(codes.FailedPrecondition, "volume %s: %v", v.ID, err)
 	}
 	return nil
+}
+
+// notMounted reports, from one statx, that nothing is mounted at p: it does
+// not exist, or it is not the root of a mount. False when unsure (no statx,
+// or no STATX_ATTR_MOUNT_ROOT in its mask: the caller reads the mount table).
+func notMounted(p string) bool {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
+	if errors.Is(err, unix.ENOENT) {
+		return true
+	}
+	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
+}
+
+// stagedAt reports whether staging is a mount of the directory dir (a
+// directory volume staged there). False when unsure: statx(2) is missing
+// (before Linux 4.11) or does not report STATX_ATTR_MOUNT_ROOT (before
+// 5.8), and the caller then reads the mount table.
+func stagedAt(staging, dir string) bool {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, staging, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
+	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 &&
+		stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 && sameInode(staging, dir)
+}
+
+// sameInode reports whether a and b are one file (device and inode).
+func sameInode(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }

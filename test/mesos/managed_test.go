@@ -69,12 +69,12 @@ func TestMesos25_ManagedPluginMountsPropagate(t *testing.T) {
 	pools := map[string]string{"root": a.work, "path": a.pathRoots[0], "mount": a.mountRoots[0]}
 	for _, v := range vols {
 		a.mustMount(v.id, v.ctx) // the node service
-		wantMounts(t, a.mountPath(v.id), staged(v, a.staging(v.id), a.target(v.id))...)
+		wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
 		if devOf(t, a.target(v.id)) != devOf(t, pools[v.kind]) {
 			t.Errorf("%s: the host's target is not on the pool's disk", v.kind)
 		}
 		writeFile(t, filepath.Join(a.target(v.id), "from-host"), v.kind)
-		wantFile(t, filepath.Join(a.shown(v), "from-host"), v.kind)
+		wantFile(t, filepath.Join(a.staging(v.id), "from-host"), v.kind)
 	}
 	for _, v := range vols {
 		a.mustUnmount(v.id)

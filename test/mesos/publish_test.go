@@ -44,27 +44,6 @@ func (a *agent) oneOfEach() []vol {
 	return append(out, vol{"mount", "", id, vctx})
 }
 
-// staged is the mounts to expect of volume v besides rest: its staging
-// path for a ROOT or PATH volume; nothing more for a whole MOUNT disk,
-// which is staged without a mount of its own and published straight from
-// the disk's mount (a second bind of a mount root at the staging path is a
-// reference kubelet refuses to unstage).
-func staged(v vol, staging string, rest ...string) []string {
-	if v.kind == "mount" {
-		return rest
-	}
-	return append([]string{staging}, rest...)
-}
-
-// shown is where volume v's data shows besides its target: its staging
-// mount, or a whole disk's own mount (oneOfEach's disk 0).
-func (a *agent) shown(v vol) string {
-	if v.kind == "mount" {
-		return a.mountRoots[0]
-	}
-	return a.staging(v.id)
-}
-
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // TestMesos15_VolumeIDsNeedNoEncoding checks that every volume ID, whatever
@@ -89,7 +68,7 @@ func TestMesos15_VolumeIDsNeedNoEncoding(t *testing.T) {
 	}
 	for _, v := range a.oneOfEach() {
 		a.mustMount(v.id, v.ctx)
-		wantMounts(t, a.mountRoot(), staged(v, a.staging(v.id), a.target(v.id))...)
+		wantMounts(t, a.mountRoot(), a.staging(v.id), a.target(v.id))
 		a.mustUnmount(v.id)
 		a.removeMountPath(v.id)
 	}
@@ -113,9 +92,9 @@ func TestMesos16_StagingExistsTargetParentOnly(t *testing.T) {
 				t.Fatalf("NodePublishVolume with only the target's parent: %v", err)
 			}
 			wantDir(t, a.target(v.id))
-			wantMounts(t, a.mountPath(v.id), staged(v, a.staging(v.id), a.target(v.id))...)
+			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
 			writeFile(t, filepath.Join(a.target(v.id), "f"), v.kind)
-			wantFile(t, filepath.Join(a.shown(v), "f"), v.kind)
+			wantFile(t, filepath.Join(a.staging(v.id), "f"), v.kind)
 			a.mustUnmount(v.id)
 		})
 	}
@@ -178,7 +157,7 @@ func TestMesos18_RebootRestage(t *testing.T) {
 		wantDir(t, a.staging(v.id))
 		wantDir(t, a.target(v.id))
 		a.mustMount(v.id, v.ctx)
-		wantMounts(t, a.mountPath(v.id), staged(v, a.staging(v.id), a.target(v.id))...)
+		wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
 		wantFile(t, filepath.Join(a.target(v.id), "data"), "before reboot "+v.kind)
 		if _, ok := listed[v.id]; !ok {
 			t.Errorf("volume %s was not listed before the reboot", v.id)
@@ -212,7 +191,7 @@ func TestMesos19_RepeatedCallsStackNothing(t *testing.T) {
 			if err := a.publish(v.id, v.ctx, snw, false); err != nil {
 				t.Errorf("round %d: NodePublishVolume again: %v", round, err)
 			}
-			wantMounts(t, a.mountPath(v.id), staged(v, a.staging(v.id), a.target(v.id))...)
+			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
 		}
 	}
 	for _, v := range vols {
@@ -231,7 +210,7 @@ func TestMesos20_PublishKnownOnlyByID(t *testing.T) {
 	for _, v := range vols {
 		a.mustMount(v.id, v.ctx)
 		writeFile(t, filepath.Join(a.target(v.id), "by-id"), v.id)
-		wantFile(t, filepath.Join(a.shown(v), "by-id"), v.id)
+		wantFile(t, filepath.Join(a.staging(v.id), "by-id"), v.id)
 		a.mustUnmount(v.id)
 	}
 	a.p.Kill()
@@ -268,7 +247,7 @@ func TestMesos21_ChownTargetAndWipeContents(t *testing.T) {
 			if uid := ownerOf(t, filepath.Join(target, "app", "out")); uid != nobody {
 				t.Errorf("the task's file is owned by %d, want %d", uid, nobody)
 			}
-			wantFile(t, filepath.Join(a.shown(v), "app", "out"), "task\n")
+			wantFile(t, filepath.Join(a.staging(v.id), "app", "out"), "task\n")
 
 			// DESTROY: Mesos empties the target itself, keeping it.
 			for _, name := range entries(t, target) {
@@ -276,7 +255,7 @@ func TestMesos21_ChownTargetAndWipeContents(t *testing.T) {
 					t.Fatalf("wiping the target's contents: %v", err)
 				}
 			}
-			wantMounts(t, a.mountPath(v.id), staged(v, a.staging(v.id), target)...)
+			wantMounts(t, a.mountPath(v.id), a.staging(v.id), target)
 			if left := entries(t, a.staging(v.id)); len(left) != 0 {
 				t.Errorf("the volume holds %q after Mesos wiped the target", left)
 			}
