@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -169,9 +171,11 @@ cat /tmp/err; grep -q "Read-only file system" /tmp/err`, podOptions{readOnly: tr
 				if _, err := os.Stat(dir); !os.IsNotExist(err) {
 					t.Errorf("volume %s: %s still there (stat: %v)", id, dir, err)
 				}
-			case "mount":
-				if got := dirNames(t, e.mountDisk); !slices.Equal(got, e.mountBefore) {
-					t.Errorf("MOUNT disk %s holds %v after its volume was deleted, want %v", e.mountDisk, got, e.mountBefore)
+			case "mount": // wiped: no filesystem left on either device disk
+				for _, dev := range []string{e.mountDisk, e.device} {
+					if out, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "TYPE", dev).Output(); len(bytes.TrimSpace(out)) > 0 {
+						t.Errorf("MOUNT disk %s still holds a %s filesystem after its volume was deleted", dev, bytes.TrimSpace(out))
+					}
 				}
 			}
 			if e.pluginHasVolume(t, id) {
