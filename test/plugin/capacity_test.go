@@ -2,9 +2,6 @@ package plugin
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,12 +96,7 @@ func TestOverused_Reported(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
 	data := testutil.LoopDisk(t, dir, 64, "ext4")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfg := fmt.Sprintf("pools:\n- name: data\n  kind: path\n  path: %s\n  capacity: 40Mi\n", data)
 	p := testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n", StateDir: filepath.Join(dir, "state"),
@@ -130,12 +122,7 @@ func TestOverused_Reported(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := scrape(t, addr)
 	used, allocated := metric(t, string(body), `localdisk_pool_used_bytes{kind="path",pool="data"}`), metric(t, string(body), `localdisk_pool_allocated_bytes{kind="path",pool="data"}`)
 	if used <= allocated || allocated != 4*mib {
 		t.Errorf("metrics: used %v, allocated %v; want used above the 4 MiB allocated", used, allocated)

@@ -2,9 +2,6 @@ package plugin
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,12 +13,7 @@ import (
 func TestMetrics_Scrape(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfg := fmt.Sprintf("pools:\n- name: r\n  kind: root\n  path: %s/root\n  capacity: 64Mi\n", dir)
 	p := testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: filepath.Join(dir, "csi.sock"), NodeID: "n", StateDir: filepath.Join(dir, "state"),
@@ -29,12 +21,7 @@ func TestMetrics_Scrape(t *testing.T) {
 	})
 	e := &env{t: t, dir: dir, p: p}
 	e.create("m", 4*mib, nil)
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := scrape(t, addr)
 	text := string(body)
 	for _, want := range []string{
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="CreateVolume",grpc_service="csi.v1.Controller",grpc_type="unary"} 1`,

@@ -3,9 +3,6 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,12 +23,7 @@ import (
 func TestOptional_PathPoolArrives(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := testutil.ShortTempDir(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	maybe := filepath.Join(dir, "maybe")
 	cfg := fmt.Sprintf("pools:\n- name: r\n  kind: root\n  path: %s/root\n  capacity: 64Mi\n  quota: \"off\"\n"+
 		"- name: maybe\n  kind: path\n  path: %s\n  capacity: 32Mi\n  quota: \"off\"\n  optional: true\n", dir, maybe)
@@ -40,16 +32,6 @@ func TestOptional_PathPoolArrives(t *testing.T) {
 		ConfigPath: testutil.WriteConfig(t, dir, cfg), Args: []string{"--metrics-address", addr, "--health-interval", "200ms"},
 	})
 	e := &env{t: t, dir: dir, p: p}
-	scrape := func() string {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return string(body)
-	}
 	capacity := func() int64 {
 		t.Helper()
 		r, err := p.Controller().GetCapacity(ctx(t), &csi.GetCapacityRequest{Parameters: map[string]string{"pool": "maybe"}})
@@ -71,7 +53,7 @@ func TestOptional_PathPoolArrives(t *testing.T) {
 		return st.Pools[1]
 	}
 
-	metrics := scrape()
+	metrics := scrape(t, addr)
 	for _, want := range []string{
 		`localdisk_pool_present{kind="path",pool="maybe"} 0`,
 		`localdisk_pool_healthy{kind="path",pool="maybe"} 0`,
@@ -116,7 +98,7 @@ func TestOptional_PathPoolArrives(t *testing.T) {
 	if !strings.HasPrefix(v.GetVolumeId(), "maybe-") {
 		t.Errorf("volume %s, want it in pool maybe", v.GetVolumeId())
 	}
-	metrics = scrape()
+	metrics = scrape(t, addr)
 	for _, want := range []string{`localdisk_pool_present{kind="path",pool="maybe"} 1`, `localdisk_pool_healthy{kind="path",pool="maybe"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
