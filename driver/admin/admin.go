@@ -161,6 +161,13 @@ func (s *Server) VolumeInfos() ([]VolumeInfo, error) {
 				out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
 			}
 		}
+		if v.WholeDisk() { // staged with its mark
+			if src, err := s.Volumes.StageSource(t, v); err == nil {
+				for _, u := range t.Uses("", src) {
+					out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
+				}
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -6,6 +6,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"github.com/moby/sys/mountinfo"
@@ -103,19 +104,29 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := applyMountGroup(dir, req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
+	from := dir
+	if v.WholeDisk() { // staged with its mark: see volume.Volume.WholeDisk
+		if from, err = s.Volumes.StageMark(v); err != nil {
+			return nil, csiutil.Errorf(codes.Internal, "stage volume %s: %v", id, err)
+		}
+		defer from.Close()
+	}
 	if !notMounted(staging) { // else nothing is there: no need for the mount table
-		t, src, err := s.snapshot(v, false)
+		t, err := readTable()
 		if err != nil {
 			return nil, err
 		}
-		if done, err := mountedHere(t, staging, "staging_target_path", id, src, nil); done || err != nil {
-			return &csi.NodeStageVolumeResponse{}, err
+		if e := t.At(staging); e != nil {
+			if ok, err := s.stagedBy(t, v, e); err != nil || !ok {
+				return nil, cmp.Or(err, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging))
+			}
+			return &csi.NodeStageVolumeResponse{}, nil // staged already
 		}
 	}
 	if err := makeDir(staging); err != nil {
 		return nil, err
 	}
-	if err := mounter.BindDir(dir, staging, false); err != nil {
+	if err := mounter.BindDir(from, staging, false); err != nil {
 		return nil, csiutil.Errorf(codes.Internal, "stage volume %s: %v", id, err)
 	}
 	failpoint.Inject(failpoint.StageMounted)
@@ -195,8 +206,10 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		if err != nil {
 			return nil, err
 		}
-		if e := t.At(staging); e == nil || mounter.SourceOf(e) != src {
+		if e := t.At(staging); e == nil {
 			return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
+		} else if ok, err := s.stagedBy(t, v, e); err != nil || !ok {
+			return nil, cmp.Or(err, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging))
 		}
 		if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
 			return &csi.NodePublishVolumeResponse{}, err
@@ -221,8 +234,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := makeDir(target); err != nil {
 		return nil, err
 	}
-	if err := mounter.BindPath(staging, target, ro); err != nil {
-		return nil, csiutil.Errorf(codes.Internal, "publish volume %s: %v", id, err)
+	if err := s.bindTarget(v, staging, target, ro); err != nil {
+		return nil, err
 	}
 	failpoint.Inject(failpoint.PublishMounted)
 	return &csi.NodePublishVolumeResponse{}, nil
@@ -330,11 +343,11 @@ func (s *Server) notAnother(id, p, field string) error {
 	if len(stack) == 0 {
 		return nil
 	}
-	for _, block := range []bool{false, true} {
-		src, err := s.Volumes.Source(t, v, block)
-		if err != nil {
-			return nil
-		}
+	srcs, ok := s.sources(t, v)
+	if !ok {
+		return nil
+	}
+	for _, src := range srcs {
 		for _, e := range stack {
 			if mounter.SourceOf(e) == src {
 				return nil
@@ -466,33 +479,4 @@ func checkServes(v *volume.Volume, c *csi.VolumeCapability) error {
 		return csiutil.Errorf(codes.FailedPrecondition, "volume %s: %v", v.ID, err)
 	}
 	return nil
-}
-
-// notMounted reports, from one statx, that nothing is mounted at p: it does
-// not exist, or it is not the root of a mount. False when unsure (no statx,
-// or no STATX_ATTR_MOUNT_ROOT in its mask: the caller reads the mount table).
-func notMounted(p string) bool {
-	var stx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
-	if errors.Is(err, unix.ENOENT) {
-		return true
-	}
-	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
-}
-
-// stagedAt reports whether staging is a mount of the directory dir (a
-// directory volume staged there). False when unsure: statx(2) is missing
-// (before Linux 4.11) or does not report STATX_ATTR_MOUNT_ROOT (before
-// 5.8), and the caller then reads the mount table.
-func stagedAt(staging, dir string) bool {
-	var stx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, staging, unix.AT_SYMLINK_NOFOLLOW, 0, &stx)
-	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 &&
-		stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 && sameInode(staging, dir)
-}
-
-// sameInode reports whether a and b are one file (device and inode).
-func sameInode(a, b string) bool {
-	var sa, sb unix.Stat_t
-	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }

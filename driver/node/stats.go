@@ -103,7 +103,13 @@ func (s *Server) mountedAt(v *volume.Volume, p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if e := t.At(p); e == nil || !mounter.SourceOf(e).Within(src) {
+	e := t.At(p)
+	if e != nil && v.WholeDisk() { // its staging path shows its mark
+		if mark, err := s.Volumes.StageSource(t, v); err == nil && mounter.SourceOf(e) == mark {
+			return p, nil
+		}
+	}
+	if e == nil || !mounter.SourceOf(e).Within(src) {
 		return "", csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", v.ID, p)
 	}
 	return p, nil

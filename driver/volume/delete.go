@@ -121,6 +121,11 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 	if mp, ok := busy(t, p.volumePath(id)); ok {
 		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, mp)
 	}
+	if !p.Kind.Directory() { // a whole disk given by path: staged with its mark
+		if mp, ok := m.markInUse(t, id); ok {
+			return fmt.Errorf("%w: volume %s is staged at %s", ErrInUse, id, mp)
+		}
+	}
 	return nil
 }
 
@@ -138,6 +143,9 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 			return err
 		}
 		if err := wipeDisk(d.Path); err != nil {
+			return err
+		}
+		if err := m.removeMark(r.ID); err != nil {
 			return err
 		}
 		failpoint.Inject(failpoint.DeleteRemoved)

@@ -237,11 +237,15 @@ func (e *env) checkData(v *vol, op string) {
 		return
 	}
 	dirs := []string{e.dataDir(v)}
+	staging := []string{v.staging}
+	if v.pool == testutil.MountPool { // a whole disk given by path: its staging path shows its mark
+		staging = nil
+	}
 	switch op {
 	case "stage", "unpublish":
-		dirs = append(dirs, v.staging)
+		dirs = append(dirs, staging...)
 	case "publish":
-		dirs = append(dirs, v.staging, v.target)
+		dirs = append(append(dirs, staging...), v.target)
 	}
 	for _, d := range dirs {
 		if data, err := os.ReadFile(filepath.Join(d, "f0")); err != nil || string(data) != "mine" {

@@ -74,7 +74,7 @@ func TestMesos25_ManagedPluginMountsPropagate(t *testing.T) {
 			t.Errorf("%s: the host's target is not on the pool's disk", v.kind)
 		}
 		writeFile(t, filepath.Join(a.target(v.id), "from-host"), v.kind)
-		wantFile(t, filepath.Join(a.staging(v.id), "from-host"), v.kind)
+		wantFile(t, filepath.Join(a.shown(v), "from-host"), v.kind)
 	}
 	for _, v := range vols {
 		a.mustUnmount(v.id)

@@ -44,6 +44,16 @@ func (a *agent) oneOfEach() []vol {
 	return append(out, vol{"mount", "", id, vctx})
 }
 
+// shown is where volume v's data shows besides its target: its staging
+// mount, or a whole disk's own mount (oneOfEach's disk 0), whose staging
+// path shows only its staging mark.
+func (a *agent) shown(v vol) string {
+	if v.kind == "mount" {
+		return a.mountRoots[0]
+	}
+	return a.staging(v.id)
+}
+
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // TestMesos15_VolumeIDsNeedNoEncoding checks that every volume ID, whatever
@@ -94,7 +104,7 @@ func TestMesos16_StagingExistsTargetParentOnly(t *testing.T) {
 			wantDir(t, a.target(v.id))
 			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
 			writeFile(t, filepath.Join(a.target(v.id), "f"), v.kind)
-			wantFile(t, filepath.Join(a.staging(v.id), "f"), v.kind)
+			wantFile(t, filepath.Join(a.shown(v), "f"), v.kind)
 			a.mustUnmount(v.id)
 		})
 	}
@@ -210,7 +220,7 @@ func TestMesos20_PublishKnownOnlyByID(t *testing.T) {
 	for _, v := range vols {
 		a.mustMount(v.id, v.ctx)
 		writeFile(t, filepath.Join(a.target(v.id), "by-id"), v.id)
-		wantFile(t, filepath.Join(a.staging(v.id), "by-id"), v.id)
+		wantFile(t, filepath.Join(a.shown(v), "by-id"), v.id)
 		a.mustUnmount(v.id)
 	}
 	a.p.Kill()
@@ -247,7 +257,7 @@ func TestMesos21_ChownTargetAndWipeContents(t *testing.T) {
 			if uid := ownerOf(t, filepath.Join(target, "app", "out")); uid != nobody {
 				t.Errorf("the task's file is owned by %d, want %d", uid, nobody)
 			}
-			wantFile(t, filepath.Join(a.staging(v.id), "app", "out"), "task\n")
+			wantFile(t, filepath.Join(a.shown(v), "app", "out"), "task\n")
 
 			// DESTROY: Mesos empties the target itself, keeping it.
 			for _, name := range entries(t, target) {
@@ -256,7 +266,7 @@ func TestMesos21_ChownTargetAndWipeContents(t *testing.T) {
 				}
 			}
 			wantMounts(t, a.mountPath(v.id), a.staging(v.id), target)
-			if left := entries(t, a.staging(v.id)); len(left) != 0 {
+			if left := entries(t, a.shown(v)); len(left) != 0 {
 				t.Errorf("the volume holds %q after Mesos wiped the target", left)
 			}
 			a.mustUnmount(v.id)

@@ -171,11 +171,18 @@ cat /tmp/err; grep -q "Read-only file system" /tmp/err`, podOptions{readOnly: tr
 				if _, err := os.Stat(dir); !os.IsNotExist(err) {
 					t.Errorf("volume %s: %s still there (stat: %v)", id, dir, err)
 				}
-			case "mount": // wiped: no filesystem left on either device disk
-				for _, dev := range []string{e.mountDisk, e.device} {
-					if out, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "TYPE", dev).Output(); len(bytes.TrimSpace(out)) > 0 {
-						t.Errorf("MOUNT disk %s still holds a %s filesystem after its volume was deleted", dev, bytes.TrimSpace(out))
+			case "mount": // wiped: the mounted disk is empty, the device disk holds no filesystem
+				ents, err := os.ReadDir(e.mountDisk)
+				if err != nil {
+					t.Errorf("MOUNT disk %s: %v", e.mountDisk, err)
+				}
+				for _, ent := range ents {
+					if ent.Name() != "lost+found" {
+						t.Errorf("MOUNT disk %s still holds %s after its volume was deleted", e.mountDisk, ent.Name())
 					}
+				}
+				if out, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "TYPE", e.device).Output(); len(bytes.TrimSpace(out)) > 0 {
+					t.Errorf("MOUNT disk %s still holds a %s filesystem after its volume was deleted", e.device, bytes.TrimSpace(out))
 				}
 			}
 			if e.pluginHasVolume(t, id) {

@@ -227,7 +227,7 @@ func metricValue(data []byte, metric, label string) (float64, bool) {
 // mounted under its plugins directory), failing with kubelet's reason when
 // it does not: kubelet refuses to unmount a staging path whose filesystem
 // root is also mounted outside its directory ("still mounted by other
-// references"), which is the case of a MOUNT pool's disk given by path.
+// references"), as a MOUNT disk given by path was before its staging mark.
 func (e *env) checkUnstaged(t *testing.T) {
 	t.Helper()
 	plugins := filepath.Join(e.kubelet.root, "plugins")

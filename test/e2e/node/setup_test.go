@@ -24,8 +24,8 @@ const (
 	rootCapacity = 1 << 30
 	mi           = int64(1) << 20
 	// Loop disks: the PATH pool's btrfs (quota: required), the MOUNT
-	// pool's ext4 disk and the device pool's blank device, larger than the
-	// ext4 disk so that a small filesystem volume gets the ext4 disk.
+	// pool's mounted ext4 disk and the device pool's blank device, larger
+	// than the ext4 disk so that a small filesystem volume gets the ext4 disk.
 	pathDiskMiB   = 512
 	mountDiskMiB  = 64
 	deviceDiskMiB = 128
@@ -52,7 +52,7 @@ type env struct {
 	deployment  *cluster.Deployment
 	rootDir     string // the ROOT pool
 	pathDisk    string // the PATH pool: btrfs with quotas
-	mountDisk   string // the MOUNT pool's disk: a blank device
+	mountDisk   string // the MOUNT pool's disk: an ext4 disk mounted here
 	device      string // the device pool's loop device
 }
 
@@ -79,11 +79,9 @@ func setup(t *testing.T) *env {
 	images := buildImages(t, dir)
 
 	e.pathDisk = testutil.LoopDisk(t, dir, pathDiskMiB, "btrfs")
-	// The MOUNT pool's disk is a device that localdisk formats: a disk
-	// given by path (mounted by the operator) is staged as a second bind of
-	// its mount root, which kubelet refuses to unstage (docs/kubernetes.md,
-	// "Known issue").
-	e.mountDisk = testutil.LoopDevice(t, dir, mountDiskMiB)
+	// The MOUNT pool's disk is given by path, as in the shipped ConfigMap:
+	// an ext4 disk the operator mounted (staged with its staging mark).
+	e.mountDisk = testutil.LoopDisk(t, dir, mountDiskMiB, "ext4")
 	e.device = testutil.LoopDevice(t, dir, deviceDiskMiB)
 	config := testutil.WriteConfig(t, dir, fmt.Sprintf(`pools:
 - name: root
@@ -97,8 +95,7 @@ func setup(t *testing.T) *env {
 - name: disks
   kind: mount
   disks:
-  - device: %s
-    fsType: ext4
+  - path: %s
 - name: raw
   kind: mount
   disks:
