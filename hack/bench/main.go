@@ -55,6 +55,7 @@ type options struct {
 	settle     time.Duration
 	dropCaches bool
 	perf       string
+	filled     int
 }
 
 func main() { os.Exit(run()) }
@@ -96,6 +97,7 @@ func parseFlags() (*options, error) {
 	flag.IntVar(&o.volumes, "volumes", 10000, "with --startup: volumes on disk")
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "with --startup: idle time before RSS is read")
 	flag.BoolVar(&o.dropCaches, "drop-caches", false, "with --startup: drop the page cache before each start (cold start; affects the whole machine)")
+	flag.IntVar(&o.filled, "filled", 10000, "then measure the full cycle again with this many existing volumes (0: skip; only with the bench's own plugin)")
 	flag.StringVar(&o.perf, "perf", "", "record `perf record -g` of the plugin into this file during the first full-cycle run with the most workers")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -229,6 +231,12 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 	}
 	defer limit.Close()
 	limit.Mount2 = o.mount2
+	limit1, err := load.NewLimit(filepath.Join(dir, "limit1"))
+	if err != nil {
+		return err
+	}
+	defer limit1.Close()
+	limit1.Mount2, limit1.OneBind = o.mount2, true
 	cfg := load.Config{Dir: filepath.Join(dir, "co"), ReadOnly: o.readOnly}
 	if err := load.Prepare(cfg); err != nil {
 		return err
@@ -238,7 +246,7 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 		progress("warm-up: %d cycles", o.warmup)
 		w := cfg
 		w.Workers, w.Count, w.Prefix = 4, o.warmup, "warmup"
-		for _, b := range []load.Backend{plugin, limit} {
+		for _, b := range []load.Backend{plugin, limit, limit1} {
 			if r := load.RunFull(ctx, b, w); r.Failed > 0 {
 				return fmt.Errorf("warm-up: %d of %d cycles failed: %s", r.Failed, o.warmup, load.FormatErrors(r.Rec.Errors()))
 			}
@@ -247,15 +255,19 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 	backends := []struct {
 		name string
 		b    load.Backend
-	}{{"plugin", plugin}, {"limit", limit}}
+	}{{"plugin", plugin}, {"limit", limit}, {"limit1", limit1}}
 	for run := range o.runs {
 		for _, w := range o.workers {
 			for _, mode := range o.modes {
-				// Alternate which goes first, so neither always meets a
-				// journal the other just filled.
+				// Rotate which goes first, so none always meets a journal
+				// another just filled. The one-bind limit differs from the
+				// limit in the full cycle only.
 				order := []int{0, 1}
-				if run%2 == 1 {
-					order = []int{1, 0}
+				if mode == "full" {
+					order = append(order, 2)
+				}
+				for range run % len(order) {
+					order = append(order[1:], order[0])
 				}
 				for _, i := range order {
 					if ctx.Err() != nil {
@@ -270,6 +282,12 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 					rep.add(measure(ctx, o, backends[i].name, backends[i].b, mode, c, profile))
 				}
 			}
+		}
+	}
+	if in != nil && o.filled > 0 && slices.Contains(o.modes, "full") {
+		if err := runFilled(ctx, o, in, cfg, rep); err != nil {
+			rep.print(os.Stdout, true)
+			return err
 		}
 	}
 	rep.print(os.Stdout, false)

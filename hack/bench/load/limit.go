@@ -31,12 +31,19 @@ const LimitStateChanges = "create = 1 record write (write temp, fsync, rename, f
 //	unpublish: umount TARGET; rmdir TARGET
 //	unstage:   umount STAGING
 //	delete:    rmdir POOL/ID (remove its files first if any); record removal
+//
+// With OneBind it is the one-bind durable minimum instead: stage and
+// unstage do nothing (the CO's staging directory is the CO's), and publish
+// binds POOL/ID itself at TARGET. That is the least any plugin can do for
+// a directory volume: one mount and one unmount per cycle.
 type Limit struct {
 	stateDir, poolDir string
 	dirfd             int // stateDir, for fsync
 	// Mount2 binds with mount(2) MS_BIND (and a MS_REMOUNT|MS_RDONLY for
 	// read-only) instead of open_tree(2)+move_mount(2), as the plugin does.
 	Mount2 bool
+	// OneBind: the one-bind durable minimum (see above).
+	OneBind bool
 }
 
 var _ Backend = (*Limit)(nil)
@@ -108,18 +115,26 @@ func (l *Limit) Create(_ context.Context, name string) (Vol, error) {
 	return Vol{ID: id, Context: ctx}, nil
 }
 
-// Stage makes the staging directory and binds the volume there.
+// Stage makes the staging directory and binds the volume there (OneBind:
+// nothing).
 func (l *Limit) Stage(_ context.Context, v Vol, staging string) error {
+	if l.OneBind {
+		return nil
+	}
 	if err := unix.Mkdir(staging, 0o750); err != nil {
 		return op("mkdir", staging, err)
 	}
 	return l.bind(filepath.Join(l.poolDir, v.ID), staging, false)
 }
 
-// Publish makes the target directory and binds the staging mount there.
-func (l *Limit) Publish(_ context.Context, _ Vol, staging, target string, ro bool) error {
+// Publish makes the target directory and binds the staging mount there
+// (OneBind: the volume's directory).
+func (l *Limit) Publish(_ context.Context, v Vol, staging, target string, ro bool) error {
 	if err := unix.Mkdir(target, 0o750); err != nil {
 		return op("mkdir", target, err)
+	}
+	if l.OneBind {
+		return l.bind(filepath.Join(l.poolDir, v.ID), target, ro)
 	}
 	return l.bind(staging, target, ro)
 }
@@ -156,8 +171,11 @@ func (l *Limit) Unpublish(_ context.Context, _ Vol, target string) error {
 	return op("rmdir", target, unix.Rmdir(target))
 }
 
-// Unstage unmounts the staging path.
+// Unstage unmounts the staging path (OneBind: nothing).
 func (l *Limit) Unstage(_ context.Context, _ Vol, staging string) error {
+	if l.OneBind {
+		return nil
+	}
 	return op("umount", staging, unix.Unmount(staging, unix.UMOUNT_NOFOLLOW))
 }
 
