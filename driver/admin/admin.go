@@ -162,8 +162,8 @@ func (s *Server) VolumeInfos() ([]VolumeInfo, error) {
 			}
 		}
 		if v.WholeDisk() { // staged with its mark
-			if src, err := s.Volumes.StageSource(t, v); err == nil {
-				for _, u := range t.Uses("", src) {
+			if srcs, err := s.Volumes.StageSources(t, v); err == nil {
+				for _, u := range t.Uses("", srcs[0]) { // the removed mark's too: below it
 					out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
 				}
 			}

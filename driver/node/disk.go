@@ -1,6 +1,8 @@
 package node
 
 import (
+	"slices"
+
 	"github.com/moby/sys/mountinfo"
 	"google.golang.org/grpc/codes"
 
@@ -43,11 +45,11 @@ func (s *Server) sources(t mounter.Table, v *volume.Volume) (out []mounter.Sourc
 		out = append(out, src)
 	}
 	if v.WholeDisk() {
-		src, err := s.Volumes.StageSource(t, v)
+		srcs, err := s.Volumes.StageSources(t, v)
 		if err != nil {
 			return nil, false
 		}
-		out = append(out, src)
+		out = append(out, srcs...)
 	}
 	return out, true
 }
@@ -62,20 +64,20 @@ func readTable() (mounter.Table, error) {
 }
 
 // stagedBy reports whether the mount e at a staging path stages volume v:
-// it shows the volume's StageSource, or, for a whole disk, the disk's root
-// (how versions before the staging mark staged it: such a staging stays
-// usable until it is unstaged).
-func (s *Server) stagedBy(t mounter.Table, v *volume.Volume, e *mountinfo.Info) (bool, error) {
-	src, err := s.Volumes.StageSource(t, v)
+// it shows one of the volume's StageSources (staged), or, for a whole disk,
+// the disk's root (old: how versions before the staging mark staged it;
+// kubelet never unstages that, so a stage replaces it with the mark).
+func (s *Server) stagedBy(t mounter.Table, v *volume.Volume, e *mountinfo.Info) (staged, old bool, err error) {
+	srcs, err := s.Volumes.StageSources(t, v)
 	if err != nil {
-		return false, csiutil.ToStatus(err)
+		return false, false, csiutil.ToStatus(err)
 	}
-	if mounter.SourceOf(e) == src {
-		return true, nil
+	if slices.Contains(srcs, mounter.SourceOf(e)) {
+		return true, false, nil
 	}
 	if !v.WholeDisk() {
-		return false, nil
+		return false, false, nil
 	}
 	root, err := s.Volumes.Source(t, v, false)
-	return err == nil && mounter.SourceOf(e) == root, nil
+	return false, err == nil && mounter.SourceOf(e) == root, nil
 }

@@ -1,6 +1,7 @@
 // Package node serves the CSI Node service: staging binds the volume's
-// directory at the staging path, publishing binds the staging mount at the
-// target. Every decision about what is mounted where comes from one
+// directory at the staging path (a MOUNT disk given by path: its staging
+// mark, see volume.Volume.WholeDisk), publishing binds the staging mount at
+// the target (that disk: the disk's root). Every decision about what is mounted where comes from one
 // /proc/self/mountinfo snapshot taken under the volume's and path's locks, so
 // repeated calls stack nothing and conflicting ones fail cleanly.
 package node
@@ -64,7 +65,8 @@ func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.Nod
 	}, nil
 }
 
-// NodeStageVolume bind-mounts the volume's directory at the staging path
+// NodeStageVolume bind-mounts the volume's directory (a whole disk: its
+// mark) at the staging path
 // (an existing empty directory, or one it creates).
 func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	id, staging := req.GetVolumeId(), req.GetStagingTargetPath()
@@ -117,10 +119,20 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 			return nil, err
 		}
 		if e := t.At(staging); e != nil {
-			if ok, err := s.stagedBy(t, v, e); err != nil || !ok {
-				return nil, cmp.Or(err, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging))
+			staged, old, err := s.stagedBy(t, v, e)
+			switch {
+			case err != nil:
+				return nil, err
+			case staged:
+				return &csi.NodeStageVolumeResponse{}, nil // staged already
+			case !old:
+				return nil, csiutil.Errorf(codes.FailedPrecondition, "something else is mounted at staging_target_path %s", staging)
 			}
-			return &csi.NodeStageVolumeResponse{}, nil // staged already
+			// A whole disk staged before its mark: its publishes are mounts
+			// of their own, so the old staging can be replaced.
+			if err := unmountAll(staging); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := makeDir(staging); err != nil {
@@ -145,7 +157,8 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
 
-// NodePublishVolume bind-mounts the staging mount at the target, which it
+// NodePublishVolume bind-mounts the staging mount (a whole disk: the disk's
+// root) at the target, which it
 // creates; read-only when asked or when the access mode only reads.
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	id, target, staging := req.GetVolumeId(), req.GetTargetPath(), req.GetStagingTargetPath()
@@ -208,7 +221,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		}
 		if e := t.At(staging); e == nil {
 			return nil, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging)
-		} else if ok, err := s.stagedBy(t, v, e); err != nil || !ok {
+		} else if staged, old, err := s.stagedBy(t, v, e); err != nil || !staged && !old {
 			return nil, cmp.Or(err, csiutil.Errorf(codes.FailedPrecondition, "volume %s is not staged at %s", id, staging))
 		}
 		if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {

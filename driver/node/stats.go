@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -29,7 +30,8 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if p, err = s.mountedAt(v, p); err != nil {
+	p, mark, err := s.mountedAt(v, p)
+	if err != nil {
 		return nil, err
 	}
 	if v.Device() {
@@ -39,7 +41,7 @@ func (s *Server) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		return statfsUsage(id, p)
 	}
 	u, err := s.Volumes.Usage(v)
-	if errors.Is(err, volume.ErrUnhealthy) {
+	if errors.Is(err, volume.ErrUnhealthy) && !mark { // a mark's filesystem is the state dir's
 		return statfsUsage(id, p)
 	}
 	if err != nil {
@@ -93,26 +95,27 @@ func (s *Server) NodeGetVolumeHealth(_ context.Context, req *csi.NodeGetVolumeHe
 }
 
 // mountedAt checks that the volume (or a directory of it) is mounted at
-// path p and returns p canonical; NotFound otherwise.
-func (s *Server) mountedAt(v *volume.Volume, p string) (string, error) {
+// path p and returns p canonical, and whether p shows a whole disk's
+// staging mark; NotFound otherwise.
+func (s *Server) mountedAt(v *volume.Volume, p string) (string, bool, error) {
 	p, err := mounter.Canonical(p)
 	if err != nil {
-		return "", csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
+		return "", false, csiutil.Errorf(codes.NotFound, "volume_path: %v", err)
 	}
 	t, src, err := s.snapshot(v, v.Block)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	e := t.At(p)
 	if e != nil && v.WholeDisk() { // its staging path shows its mark
-		if mark, err := s.Volumes.StageSource(t, v); err == nil && mounter.SourceOf(e) == mark {
-			return p, nil
+		if marks, err := s.Volumes.StageSources(t, v); err == nil && slices.Contains(marks, mounter.SourceOf(e)) {
+			return p, true, nil
 		}
 	}
 	if e == nil || !mounter.SourceOf(e).Within(src) {
-		return "", csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", v.ID, p)
+		return "", false, csiutil.Errorf(codes.NotFound, "volume %s is not mounted at %s", v.ID, p)
 	}
-	return p, nil
+	return p, false, nil
 }
 
 // NodeExpandVolume confirms an expansion the controller already made (a
@@ -126,7 +129,7 @@ func (s *Server) NodeExpandVolume(_ context.Context, req *csi.NodeExpandVolumeRe
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	if _, err := s.mountedAt(v, p); err != nil {
+	if _, _, err := s.mountedAt(v, p); err != nil {
 		return nil, err
 	}
 	if r := req.GetCapacityRange().GetRequiredBytes(); r > v.Capacity {

@@ -9,77 +9,83 @@ import (
 	"path/filepath"
 
 	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
-// stagedDir holds the staging marks: <state-dir>/staged/<volume ID>.
+// stagedDir holds the staging marks: <state-dir>/staged/<disk ID>.
 const stagedDir = "staged"
 
 // WholeDisk reports a MOUNT volume on a disk given by path: the operator
 // mounted its filesystem at the disk's path, and the volume is that mount's
-// root. Such a volume is staged with its mark (StageMark), not with a second
-// mount of that root: kubelet refuses to unstage a staging path whose mount
-// root is also mounted outside its own directory (GetDeviceMountRefs), and
-// the operator's mount at the disk's path would be such a reference, so the
-// volume could never be unstaged and its PVC never deleted. Its publish
-// binds the disk's root itself.
+// root. Such a volume is staged with its disk's mark (StageMark), not with
+// a second mount of that root: kubelet refuses to unstage a staging path
+// whose mount root is also mounted outside its own directory
+// (GetDeviceMountRefs), and the operator's mount at the disk's path would be
+// such a reference, so the volume could never be unstaged and its PVC never
+// deleted. Its publish binds the disk's root itself.
 func (v *Volume) WholeDisk() bool { return !v.Pool.Kind.Directory() && !v.Device() }
 
-// markPath is where the staging mark of volume id lives.
-func (m *Manager) markPath(id string) string { return filepath.Join(m.stateDir, stagedDir, id) }
+// markName is the mark of the disk of volume id, relative to the state
+// dir. It is named by the disk, not the volume: every volume ID a disk has
+// (its unclaimed ID, each claim's) shares it, so that a wipe of the disk
+// sees a staging made under any of them.
+func markName(id string) string { return path.Join(stagedDir, pool.DiskOf(id)) }
 
-// StageMark opens the staging mark of a WholeDisk volume, making it if
-// missing: an empty directory of its own in the state directory, bound at
-// the staging path. The mount table then says that the volume is staged
-// there (StageSource), through restarts of the plugin, and a reboot unstages
-// it as it does any other volume. The mark lives as long as the volume:
-// removed by Delete only, once nothing mounts it.
+// markPath is the canonical path of the mark of volume id's disk.
+func (m *Manager) markPath(id string) string { return filepath.Join(m.stateDir, markName(id)) }
+
+// StageMark opens the staging mark of a WholeDisk volume's disk, making it
+// if missing: an empty directory of its own in the state directory, bound at
+// the staging path. The mount table then says that the disk is staged there
+// (StageSource), through restarts of the plugin, and a reboot unstages it as
+// it does any other volume. The mark lives as long as the disk's volume:
+// removed by Delete only, once nothing mounts it. A mark that is not a
+// directory (a symlink planted in the state dir) is refused.
 func (m *Manager) StageMark(v *Volume) (*os.File, error) {
 	if !v.WholeDisk() {
 		return nil, fmt.Errorf("volume %s has no staging mark: only a MOUNT disk given by path has", v.ID)
 	}
-	if err := m.stateRoot.Mkdir(stagedDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
+	for _, name := range []string{stagedDir, markName(v.ID)} {
+		if err := m.stateRoot.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if fi, err := m.stateRoot.Lstat(name); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("staging mark %s is not a directory: %v", filepath.Join(m.stateDir, name), err)
+		}
 	}
-	name := path.Join(stagedDir, v.ID)
-	if err := m.stateRoot.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
+	return m.stateRoot.Open(markName(v.ID))
+}
+
+// StageSources are what a staging mount of the volume may show: for a
+// WholeDisk volume its mark, and the mark as the kernel shows it once its
+// directory was removed (root suffixed "//deleted"), so that such a staging
+// can still be unstaged; else what any mount of it shows (Source).
+func (m *Manager) StageSources(t mounter.Table, v *Volume) ([]mounter.Source, error) {
+	if !v.WholeDisk() {
+		src, err := m.Source(t, v, false)
+		return []mounter.Source{src}, err
 	}
-	f, err := m.stateRoot.Open(name)
+	src, err := t.Locate(m.markPath(v.ID))
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("staging mark %s is not a directory", m.markPath(v.ID))
-	}
-	return f, nil
+	gone := src
+	gone.Root += "//deleted"
+	return []mounter.Source{src, gone}, nil
 }
 
-// StageSource is what a staging mount of the volume shows: its mark for a
-// WholeDisk volume, else what any mount of it shows (Source).
-func (m *Manager) StageSource(t mounter.Table, v *Volume) (mounter.Source, error) {
-	if v.WholeDisk() {
-		return t.Locate(m.markPath(v.ID))
-	}
-	return m.Source(t, v, false)
-}
-
-// markInUse names a mount of the volume's staging mark: the volume is staged.
+// markInUse names a mount of the disk's staging mark (the disk is staged;
+// a removed mark's "//deleted" root is below it too) or a mount below the
+// mark (propagated from below a staging path).
 func (m *Manager) markInUse(t mounter.Table, id string) (string, bool) {
-	src, err := t.Locate(m.markPath(id))
-	if err != nil {
-		return "", false
-	}
-	if uses := t.Uses(m.markPath(id), src); len(uses) > 0 {
-		return uses[0].Mountpoint, true
-	}
-	return "", false
+	return busy(t, m.markPath(id))
 }
 
-// removeMark removes an unused staging mark (Delete, after checkUnused),
-// with what a CO may have put in its staging path.
+// removeMark removes an unused staging mark (Delete, after checkUnused
+// found nothing mounted at or below it), with what a CO may have put in
+// its staging path.
 func (m *Manager) removeMark(id string) error {
-	err := m.stateRoot.RemoveAll(path.Join(stagedDir, id))
+	err := m.stateRoot.RemoveAll(markName(id))
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	mount "k8s.io/mount-utils"
 
+	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -63,13 +65,13 @@ func TestStaging_WholeDiskStagedIsInUse(t *testing.T) {
 	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
 	staging, target := e.Paths(id)
 	e.Must(e.Stage(id, staging), "stage")
-	mark := filepath.Join(e.StateDir, "staged", id)
+	mark := filepath.Join(e.StateDir, "staged", pool.DiskOf(id)) // named by the disk
 	if got := testutil.Mounts(t, filepath.Dir(staging)); len(got) != 1 || got[0] != staging {
 		t.Errorf("mounts after stage: %q, want only the staging path", got)
 	}
 	for _, when := range []string{"staged", "staged, after a restart"} {
-		if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
-			t.Errorf("%s: DeleteVolume: %v, want FailedPrecondition", when, err)
+		if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "is staged at "+staging) {
+			t.Errorf("%s: DeleteVolume: %v, want FailedPrecondition, staged at %s", when, err, staging)
 		}
 		if data, err := os.ReadFile(filepath.Join(disk, "precious")); err != nil || string(data) != "keep" {
 			t.Fatalf("%s: DATA LOSS after a refused delete: %q %v", when, data, err)
@@ -100,8 +102,10 @@ func TestStaging_WholeDiskStagedIsInUse(t *testing.T) {
 }
 
 // TestStaging_WholeDiskStagedBeforeTheMark: a disk staged by an older
-// version (its root bound at the staging path) stays usable: a replayed
-// stage and a publish accept it, and unstage unmounts it.
+// version (its root bound at the staging path) stays usable: a publish
+// accepts it (single-writer, so the mount table decides), DeleteVolume
+// refuses it, and a replayed stage replaces it with the mark, keeping the
+// publish, so that kubelet can unstage it at last.
 func TestStaging_WholeDiskStagedBeforeTheMark(t *testing.T) {
 	e := testutil.NewEnv(t, testutil.EnvOptions{})
 	id := e.MustCreate("old-staging", 0, map[string]string{"pool": testutil.MountPool}).GetVolumeId()
@@ -111,11 +115,24 @@ func TestStaging_WholeDiskStagedBeforeTheMark(t *testing.T) {
 		t.Fatalf("bind the disk as an old version staged it: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-R", staging).Run() })
-	e.Must(e.Stage(id, staging), "stage replayed over the old staging")
-	e.Must(e.Publish(id, staging, target, false), "publish from the old staging")
-	e.Must(os.WriteFile(filepath.Join(target, "f"), []byte("x"), 0o600), "write")
 	if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("DeleteVolume while staged the old way and published: %v, want FailedPrecondition", err)
+		t.Errorf("DeleteVolume while staged the old way: %v, want FailedPrecondition", err)
+	}
+	ctx, cancel := e.Ctx()
+	defer cancel()
+	_, err := e.P.Node().NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: id, StagingTargetPath: staging,
+		TargetPath: target, VolumeCapability: testutil.MountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER)})
+	e.Must(err, "publish (single writer) from the old staging")
+	e.Must(os.WriteFile(filepath.Join(target, "f"), []byte("x"), 0o600), "write")
+	e.Must(e.Stage(id, staging), "stage replayed over the old staging")
+	if refs, err := mount.New("").GetMountRefs(staging); err != nil || len(refs) > 0 {
+		t.Errorf("after the replayed stage, staging path references %v %v: kubelet would never unstage it", refs, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(target, "f")); err != nil || string(data) != "x" {
+		t.Errorf("the publish lost the disk when its old staging was replaced: %q %v", data, err)
+	}
+	if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("DeleteVolume while published: %v, want FailedPrecondition", err)
 	}
 	e.Must(e.Unpublish(id, target), "unpublish")
 	e.Must(e.Unstage(id, staging), "unstage")
@@ -123,6 +140,32 @@ func TestStaging_WholeDiskStagedBeforeTheMark(t *testing.T) {
 		if strings.HasPrefix(m, filepath.Dir(staging)) {
 			t.Errorf("left mounted: %s", m)
 		}
+	}
+	e.Must(e.Delete(id), "delete")
+	e.CheckConverged()
+}
+
+// TestStaging_RemovedMarkStillUnstages: a mark removed from the state dir
+// while its disk is staged (the kernel then shows its root as
+// "<mark>//deleted") still protects the disk from DeleteVolume, and the
+// staging can still be unstaged.
+func TestStaging_RemovedMarkStillUnstages(t *testing.T) {
+	e := testutil.NewEnv(t, testutil.EnvOptions{})
+	id := e.MustCreate("removed-mark", 0, map[string]string{"pool": testutil.MountPool}).GetVolumeId()
+	disk := e.DiskOf(id)
+	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
+	staging, _ := e.Paths(id)
+	e.Must(e.Stage(id, staging), "stage")
+	e.Must(os.Remove(filepath.Join(e.StateDir, "staged", pool.DiskOf(id))), "remove the mark")
+	if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("DeleteVolume with its mark removed while staged: %v, want FailedPrecondition", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(disk, "precious")); err != nil || string(data) != "keep" {
+		t.Fatalf("DATA LOSS: %q %v", data, err)
+	}
+	e.Must(e.Unstage(id, staging), "unstage")
+	if m := testutil.Mounts(t, filepath.Dir(staging)); len(m) > 0 {
+		t.Errorf("left mounted: %q", m)
 	}
 	e.Must(e.Delete(id), "delete")
 	e.CheckConverged()
