@@ -114,6 +114,9 @@ func TestClaimIDGolden(t *testing.T) {
 		if got != g.want {
 			t.Errorf("ClaimID(%q, %q) = %q, want %q (existing volumes would lose their IDs)", g.disk, g.name, got, g.want)
 		}
+		if !state.ValidID(got) {
+			t.Errorf("ClaimID(%q, %q) = %q: not a valid volume ID", g.disk, g.name, got)
+		}
 		if d := layout.DiskOf(got); d != g.disk {
 			t.Errorf("DiskOf(%q) = %q, want %q", got, d, g.disk)
 		}

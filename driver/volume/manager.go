@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/localdisk-csi/localdisk/driver/keylock"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -166,7 +167,7 @@ func (m *Manager) index(r *state.Record) {
 		m.names[r.Name] = r.ID
 	}
 	if r.Kind == state.KindMount {
-		m.disks[r.Pool+"/"+pool.DiskOf(r.ID)] = r.ID
+		m.disks[r.Pool+"/"+layout.DiskOf(r.ID)] = r.ID
 	}
 	m.gen++
 }
@@ -178,7 +179,7 @@ func (m *Manager) unindex(r *state.Record) {
 	if r.Name != "" && m.names[r.Name] == r.ID {
 		delete(m.names, r.Name)
 	}
-	if k := r.Pool + "/" + pool.DiskOf(r.ID); m.disks[k] == r.ID {
+	if k := r.Pool + "/" + layout.DiskOf(r.ID); m.disks[k] == r.ID {
 		delete(m.disks, k)
 	}
 	m.gen++

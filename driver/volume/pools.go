@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
@@ -253,7 +254,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 	}
 	var disks []*pool.Disk
 	for _, ds := range spec.Disks {
-		d := &pool.Disk{ID: pool.DiskID(spec.Name, ds.Source()), Device: ds.Device, FSType: ds.FSType, MkfsOptions: ds.MkfsOptions}
+		d := &pool.Disk{ID: layout.DiskID(spec.Name, ds.Source()), Device: ds.Device, FSType: ds.FSType, MkfsOptions: ds.MkfsOptions}
 		if !d.IsDevice() {
 			d.Path = canonicalDir(ds.Path)
 		}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/localdisk-csi/localdisk/driver"
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -115,7 +115,7 @@ func TestMount_StaleDeleteNeverReachesTheDisksNextVolume(t *testing.T) {
 	old := e.create("old", 0, params).GetVolumeId()
 	e.must(e.delete(old))
 	next := e.create("next", 0, params).GetVolumeId()
-	if next == old || pool.DiskOf(next) != pool.DiskOf(old) {
+	if next == old || layout.DiskOf(next) != layout.DiskOf(old) {
 		t.Fatalf("volumes %s and %s: want two IDs on one disk", old, next)
 	}
 	staging, target := e.paths(next)

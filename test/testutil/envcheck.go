@@ -14,7 +14,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // Record is what a test reads of a volume record in <state-dir>/volumes.
@@ -94,12 +94,12 @@ func names(e *Env, dir string) []string {
 // of volume id, or "".
 func (e *Env) DiskOf(id string) string {
 	for _, d := range e.Disks {
-		if pool.DiskID(MountPool, d) == pool.DiskOf(id) {
+		if layout.DiskID(MountPool, d) == layout.DiskOf(id) {
 			return d
 		}
 	}
 	for _, d := range e.Devices {
-		if pool.DiskID(DevicePool, d) == pool.DiskOf(id) {
+		if layout.DiskID(DevicePool, d) == layout.DiskOf(id) {
 			return d
 		}
 	}
