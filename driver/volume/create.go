@@ -146,7 +146,7 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 		return nil, err
 	}
 	defer root.Close()
-	id := dirVolumeID(p, req.Name)
+	id := layout.DirVolumeID(p.Name, req.Name)
 	unlock, err := m.Lock(ctx, IDKey(id))
 	if err != nil {
 		return nil, err

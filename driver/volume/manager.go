@@ -2,8 +2,6 @@ package volume
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -147,13 +145,6 @@ func (m *Manager) Close() error {
 
 // Pools lists the pools in configuration order.
 func (m *Manager) Pools() []*Pool { return m.order }
-
-// dirVolumeID is the ID of a ROOT/PATH volume: derived from the name, so a
-// CreateVolume retried after a crash finds its own half-made volume.
-func dirVolumeID(p *Pool, name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return p.Name + "-" + hex.EncodeToString(sum[:16])
-}
 
 // index adds or replaces a record in the in-memory index.
 func (m *Manager) index(r *state.Record) {

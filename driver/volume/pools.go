@@ -19,13 +19,13 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
-// Layout of a ROOT or PATH pool's root directory.
+// Layout of a ROOT or PATH pool's root directory (driver/layout's names).
 const (
-	dataDir    = "localdisk" // <root>/localdisk, mode 0700
-	markerFile = "pool.json" // <root>/localdisk/pool.json
-	volumesDir = "volumes"   // <root>/localdisk/volumes/<id>
-	trashDir   = "trash"     // <root>/localdisk/trash/<id>
-	poolsDir   = "pools"     // <state-dir>/pools/<name>.json
+	dataDir    = layout.DataDir    // <root>/localdisk, mode 0700
+	markerFile = layout.MarkerFile // <root>/localdisk/pool.json
+	volumesDir = layout.VolumesDir // <root>/localdisk/volumes/<id>
+	trashDir   = layout.TrashDir   // <root>/localdisk/trash/<id>
+	poolsDir   = layout.PoolsDir   // <state-dir>/pools/<name>.json
 	volumeMode = fs.FileMode(0o755)
 )
 
@@ -268,7 +268,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 func healthyAtFirst(p *Pool) *Pool {
 	p.healthy.Store(true)
 	p.used.bytes.Store(-1)
-	p.context = map[string]string{ParamPool: p.Name, ParamKind: string(p.Kind)}
+	p.context = layout.VolumeContext(p.Name, string(p.Kind))
 	return p
 }
 

@@ -8,11 +8,12 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 )
 
 // stagedDir holds the staging marks: <state-dir>/staged/<volume ID>.
-const stagedDir = "staged"
+const stagedDir = layout.StagedDir
 
 // WholeDisk reports a MOUNT volume on a disk given by path: the operator
 // mounted its filesystem at the disk's path, and the volume is that mount's
