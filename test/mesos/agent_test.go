@@ -22,8 +22,6 @@ const (
 	driverName = "localdisk.csi.io"
 	// pluginName is the `name` of Mesos's CSIPluginInfo.
 	pluginName = "local"
-	// topologyKey is the key of the plugin's topology segment.
-	topologyKey = "topology.localdisk.csi.io/node"
 	// mib is the unit of every capacity.
 	mib = int64(1) << 20
 	// rootPool and mountPool are the pools that Mesos agent resources give.
