@@ -22,6 +22,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -103,7 +104,7 @@ func Run(t *testing.T, o Options) {
 	leaks.report(t)
 
 	checkMounts(t, o.Dir, o.Disks)
-	checkNoRecords(t, filepath.Join(stateDir, "volumes"), recordsTimeout)
+	checkNoRecords(t, layout.StateRecordsDir(stateDir), recordsTimeout)
 	p.Stop()
 }
 
