@@ -373,7 +373,7 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 		}
 	}
 	blob, _ := json.Marshal(found)
-	if err := writeFileSync(m.stateRoot, filepath.Join(poolsDir, spec.Name+".json"), blob); err != nil {
+	if err := writeFileSync(m.stateRoot, filepath.Join(poolsDir, layout.PoolFile(spec.Name)), blob); err != nil {
 		return "", err
 	}
 	return found.ID, nil
@@ -385,7 +385,7 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 // pool that no record points into (fresh: adoptMarker writes it).
 func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords func() bool) (found marker, recorded, fresh bool, err error) {
 	if stateRoot != nil {
-		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
+		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, layout.PoolFile(spec.Name)))
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(data, &found); err != nil {

@@ -90,7 +90,7 @@ func Run(t *testing.T, o Options) {
 	cfg.Address = p.Address()
 	cfg.TargetPath = filepath.Join(o.Dir, "target")
 	cfg.StagingPath = filepath.Join(o.Dir, "staging")
-	cfg.TestVolumeParameters = map[string]string{"pool": o.Pool}
+	cfg.TestVolumeParameters = map[string]string{layout.ParamPool: o.Pool}
 	cfg.TestVolumeSize = o.VolumeSize
 	cfg.TestVolumeAccessType = o.AccessType
 	cfg.TestVolumeExpandSize = o.ExpandSize
