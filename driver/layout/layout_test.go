@@ -1,7 +1,12 @@
 package layout_test
 
 import (
+	"go/parser"
+	"go/token"
 	"maps"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/localdisk-csi/localdisk/driver/layout"
@@ -51,5 +56,30 @@ func TestKeys(t *testing.T) {
 	}
 	if layout.TopologyKey != "topology.localdisk.csi.io/node" {
 		t.Errorf("TopologyKey = %q", layout.TopologyKey)
+	}
+}
+
+// TestLeaf: the package imports only the standard library, so that every
+// part of localdisk, the benchmark and the tests can import it.
+func TestLeaf(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range file.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: driver/layout imports only the standard library", f, p)
+			}
+		}
 	}
 }
