@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/localdisk-csi/localdisk/driver"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
-	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
 // The documents this test holds to the code, relative to this directory.
@@ -300,13 +300,13 @@ func TestPoolFieldsDocumented(t *testing.T) {
 func TestParametersDocumented(t *testing.T) {
 	doc := readDoc(t, configurationDoc)
 	params := section(t, doc, configurationDoc, "Parameters (StorageClass, Mesos disk profile)")
-	for _, k := range []string{volume.ParamPool, volume.ParamKind, volume.IgnoredPrefix + "..."} {
+	for _, k := range []string{layout.ParamPool, layout.ParamKind, layout.IgnoredParamPrefix + "..."} {
 		if len(rows(params, k)) == 0 {
 			t.Errorf("%s: no row for the parameter `%s`", configurationDoc, k)
 		}
 	}
 	vctx := section(t, doc, configurationDoc, "`volume_context`")
-	for _, k := range []string{volume.ParamPool, volume.ParamKind} {
+	for _, k := range []string{layout.ContextPool, layout.ContextKind} {
 		if len(rows(vctx, k)) == 0 {
 			t.Errorf("%s: no row for the volume_context key `%s`", configurationDoc, k)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/check"
 	"github.com/localdisk-csi/localdisk/driver/controller"
 	"github.com/localdisk-csi/localdisk/driver/identity"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/metrics"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/node"
@@ -56,7 +57,7 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	}
 	// Read-only binds made with mount(2) are prepared there (0700, inside
 	// the state dir, which no CO path may enter).
-	if err := mounter.SetScratch(filepath.Join(opts.StateDir, ScratchDir)); err != nil {
+	if err := mounter.SetScratch(filepath.Join(opts.StateDir, layout.ScratchDir)); err != nil {
 		vols.Close()
 		return nil, err
 	}
@@ -99,10 +100,10 @@ func (d *Driver) Run(ctx context.Context) error {
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors(d.log.WithField("component", "grpc"), m)...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
-		TopologyKey: TopologyKey, Wire: codec})
+		TopologyKey: layout.TopologyKey, Wire: codec})
 	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
-		TopologyKey: TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
+		TopologyKey: layout.TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
 
 	watch, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()

@@ -23,16 +23,12 @@ var Version = "dev"
 const (
 	DefaultDriverName  = "localdisk.csi.io"
 	DefaultStateDir    = "/var/lib/localdisk"
-	TopologyKey        = "topology.localdisk.csi.io/node"
 	envEndpoint        = "CSI_ENDPOINT"
 	envMesosAgentID    = "MESOS_AGENT_ID"
 	envStateDir        = "LOCALDISK_STATE_DIR"
 	envConfig          = "LOCALDISK_CONFIG"
 	envWorkDir         = "LOCALDISK_WORK_DIR"
 	maxDriverNameBytes = 63
-	// ScratchDir, inside the state dir, is where read-only binds are
-	// prepared when they are made with mount(2) (mounter.SetScratch).
-	ScratchDir = "mnt"
 )
 
 // Options configure one plugin instance.

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/metrics"
 )
 
@@ -178,7 +179,7 @@ func requestFields(req any) logrus.Fields {
 		}
 	}
 	if r, ok := req.(interface{ GetParameters() map[string]string }); ok {
-		if p := r.GetParameters()["pool"]; p != "" {
+		if p := r.GetParameters()[layout.ParamPool]; p != "" {
 			f["pool"] = p
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mesos"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
@@ -255,7 +256,7 @@ func TestMesosMarathonApps(t *testing.T) {
 			if v.External.Provider != "csi" || v.External.Options.PluginName != isolator.Type || v.External.Name == "" {
 				t.Errorf("%s: external %+v: want provider csi, pluginName %s", path, v.External, isolator.Type)
 			}
-			if strings.HasSuffix(path, "csi-mount.json") && v.External.Name != pool.DiskID("mount", "/mnt/disk1") {
+			if strings.HasSuffix(path, "csi-mount.json") && v.External.Name != layout.DiskID("mount", "/mnt/disk1") {
 				t.Errorf("%s: volume %s is not a disk of the sample", path, v.External.Name)
 			}
 		default:

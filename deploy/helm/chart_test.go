@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
@@ -333,7 +334,7 @@ func TestChart_Values(t *testing.T) {
 		t.Errorf("metrics.enabled=false: ports %v, want healthz only", c.Ports)
 	}
 	sc := deploy.All[*storagev1.StorageClass](objs)[0]
-	if sc.Name != "fast" || sc.Parameters["pool"] != "nvme" || *sc.ReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
+	if sc.Name != "fast" || sc.Parameters[layout.ParamPool] != "nvme" || *sc.ReclaimPolicy != corev1.PersistentVolumeReclaimRetain ||
 		sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion ||
 		*sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
 		t.Errorf("StorageClass %s: %+v", sc.Name, sc)

@@ -30,7 +30,6 @@ import (
 // Names used by the manifests, which the tests check.
 const (
 	DriverName        = "localdisk.csi.io"
-	TopologyKey       = "topology.localdisk.csi.io/node"
 	Namespace         = "localdisk"
 	KustomizationFile = "kustomization.yaml"
 	// Image is the plugin's image without its tag, which is the

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
@@ -129,7 +130,7 @@ func TestStorageClasses(t *testing.T) {
 		if sc.Provisioner != DriverName {
 			t.Errorf("StorageClass %s: provisioner %q, want %q", sc.Name, sc.Provisioner, DriverName)
 		}
-		if want := map[string]string{"kind": kind}; !mapsEqual(sc.Parameters, want) {
+		if want := map[string]string{layout.ParamKind: kind}; !mapsEqual(sc.Parameters, want) {
 			t.Errorf("StorageClass %s: parameters %v, want %v", sc.Name, sc.Parameters, want)
 		}
 		if sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {

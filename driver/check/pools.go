@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
@@ -203,9 +204,9 @@ func (r *run) disk(spec pool.Spec, d pool.DiskSpec) bool {
 // requires, unless another of the pool's devices does (a rename: the
 // volume follows its disk).
 func (r *run) claims(spec pool.Spec, d pool.DiskSpec, id map[string]string) (Level, string) {
-	diskID := pool.DiskID(spec.Name, d.Source())
+	diskID := layout.DiskID(spec.Name, d.Source())
 	for _, rec := range r.records() {
-		if rec.Pool != spec.Name || pool.DiskOf(rec.ID) != diskID || len(rec.Identity) == 0 {
+		if rec.Pool != spec.Name || layout.DiskOf(rec.ID) != diskID || len(rec.Identity) == 0 {
 			continue
 		}
 		if volume.SameDisk(rec.Identity, id) {

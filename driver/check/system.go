@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/state"
@@ -70,7 +71,7 @@ func (r *run) stateDir() {
 		r.fail("state-dir", "%s is not writable: %v", dir, err)
 		return
 	}
-	if vols := filepath.Join(dir, "volumes"); volume.ReadOnlyFS(vols) {
+	if vols := layout.StateRecordsDir(dir); volume.ReadOnlyFS(vols) {
 		r.fail("state-dir", "%s is on a read-only mount: no volume record can be written", vols)
 		return
 	}

@@ -8,11 +8,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume/volumetest"
 )
 
-const key = "topology.localdisk.csi.io/node"
+const key = layout.TopologyKey
 
 func newServer(tb testing.TB) *Server { return newServerOf(tb, 100*pool.MiB) }
 

@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
-	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
 // Options say how localdisk runs on the agent. Paths are the agent's.
@@ -67,7 +67,7 @@ func Profiles(c *pool.Config, o Options) (*DiskProfileMapping, error) {
 	kinds := map[pool.Kind]bool{}
 	for _, s := range c.Pools {
 		kinds[s.Kind] = true
-		if err := add(s.Name, volume.ParamPool, s.Name); err != nil {
+		if err := add(s.Name, layout.ParamPool, s.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -75,7 +75,7 @@ func Profiles(c *pool.Config, o Options) (*DiskProfileMapping, error) {
 		if !kinds[k] {
 			continue
 		}
-		if err := add(KindProfilePrefix+string(k), volume.ParamKind, string(k)); err != nil {
+		if err := add(KindProfilePrefix+string(k), layout.ParamKind, string(k)); err != nil {
 			return nil, err
 		}
 	}

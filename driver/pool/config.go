@@ -2,14 +2,14 @@ package pool
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // Config is the pools file: `pools:` followed by a list of pools.
@@ -140,7 +140,7 @@ func Load(path, workDir string) (*Config, error) {
 // Default is the embedded default: one ROOT pool named "root" under the
 // state directory.
 func Default(stateDir string) *Config {
-	return &Config{Pools: []Spec{{Name: "root", Kind: Root, Path: filepath.Join(stateDir, "root")}}}
+	return &Config{Pools: []Spec{{Name: "root", Kind: Root, Path: filepath.Join(stateDir, layout.DefaultRootDir)}}}
 }
 
 // ReserveOf is what the pool keeps free on a filesystem of size bytes.
@@ -228,7 +228,7 @@ func (c *Config) Validate() error {
 					return bad("disks[%d]: %v", j, err)
 				}
 				paths = append(paths, d.Source())
-				id := DiskID(s.Name, d.Source())
+				id := layout.DiskID(s.Name, d.Source())
 				if prev, dup := ids[id]; dup {
 					return bad("disks[%d]: %q has the same volume ID as %q", j, d.Source(), prev)
 				}
@@ -277,29 +277,3 @@ func (d DiskSpec) validate() error {
 
 // within reports whether p is q or below q.
 func within(p, q string) bool { return p == q || strings.HasPrefix(p, q+"/") }
-
-// DiskID is the stable volume ID of a MOUNT pool's disk: the pool name and a
-// slug of the disk's path (see slug). It is the same across restarts and
-// reorderings of the pools file.
-func DiskID(pool, path string) string {
-	return pool + "-" + slug(path, 64)
-}
-
-// ClaimID is the volume ID of a disk that CreateVolume hands out for a
-// name: the disk's ID, "_" (never in a disk ID) and 64 bits of the name's
-// sha256. Each volume made on a disk has its own ID, so a CO's late retry
-// of an old volume's delete never reaches the disk's next volume, and a
-// replay of the same name gets the same ID. A pool's listed free disks
-// (listUnclaimed) keep their DiskID.
-func ClaimID(diskID, name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return diskID + "_" + hex.EncodeToString(sum[:8])
-}
-
-// DiskOf is the ID of the disk of a MOUNT volume ID (a ClaimID or DiskID).
-func DiskOf(volumeID string) string {
-	if i := strings.IndexByte(volumeID, '_'); i >= 0 {
-		return volumeID[:i]
-	}
-	return volumeID
-}

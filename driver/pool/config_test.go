@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
 func TestParse_Native(t *testing.T) {
@@ -89,29 +87,6 @@ func TestParse_Invalid(t *testing.T) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestDiskID(t *testing.T) {
-	for _, tc := range []struct{ pool, path, want string }{
-		{"disks", "/dcos/volume0", "disks-dcos-volume0"},
-		{"d", "/mnt/data1", "d-mnt-data1"},
-	} {
-		if got := DiskID(tc.pool, tc.path); got != tc.want {
-			t.Errorf("DiskID(%q, %q) = %q, want %q", tc.pool, tc.path, got, tc.want)
-		}
-	}
-	// Lossy slugs get a hash, so distinct paths never share an ID.
-	a, b := DiskID("d", "/mnt/my-disk"), DiskID("d", "/mnt/my/disk")
-	if a == b {
-		t.Errorf("IDs collide: %q", a)
-	}
-	if got := DiskID("d", "/mnt/Data"); got == DiskID("d", "/mnt/data") {
-		t.Errorf("case-folded IDs collide: %q", got)
-	}
-	long := DiskID(strings.Repeat("p", 32), "/"+strings.Repeat("x/", 200))
-	if len(long) > 128 {
-		t.Errorf("ID too long: %d bytes", len(long))
 	}
 }
 
@@ -199,21 +174,15 @@ func TestMesosPathPoolName(t *testing.T) {
 	if a, b := MesosPathPoolName("/mnt/a-b"), MesosPathPoolName("/mnt/a/b"); a == b || !nameRE.MatchString(a) {
 		t.Errorf("lossy names %q %q", a, b)
 	}
-}
-
-// ClaimID: a valid volume ID, its own per name, stable per name, and always
-// mapped back to its disk, also for the longest disk IDs.
-func TestClaimID(t *testing.T) {
-	long := DiskID(strings.Repeat("p", MaxNameLen), "/"+strings.Repeat("x/", 200))
-	for _, d := range []string{DiskID("disks", "/mnt/d1"), long} {
-		a, b := ClaimID(d, "pvc-1"), ClaimID(d, "pvc-2")
-		if a == b || a != ClaimID(d, "pvc-1") {
-			t.Errorf("ClaimID(%q): %q and %q for two names, want distinct and stable", d, a, b)
-		}
-		for _, id := range []string{a, b, d} {
-			if !state.ValidID(id) || DiskOf(id) != d {
-				t.Errorf("ID %q: valid %v, disk %q; want valid, disk %q", id, state.ValidID(id), DiskOf(id), d)
-			}
+	// A Mesos PATH pool's name prefixes its volume IDs: it never changes
+	// across versions (computed by the code before driver/layout).
+	for root, want := range map[string]string{
+		"/mnt/data": "path-mnt-data", "/mnt/a-b": "path-mnt-a-b--6471c557", "/mnt/a/b": "path-mnt-a-b",
+		"/" + strings.Repeat("abc/", 20): "path-abc-abc-abc-abc-a--ece52fca",
+		"/var/lib/mesos/volumes/Data_1":  "path-var-lib-mesos-vol--1a111782", "rel": "path-rel--68b076be",
+	} {
+		if got := MesosPathPoolName(root); got != want {
+			t.Errorf("MesosPathPoolName(%q) = %q, want %q (existing volume IDs would change)", root, got, want)
 		}
 	}
 }

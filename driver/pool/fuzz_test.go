@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
@@ -80,7 +81,7 @@ func FuzzMesosNames(f *testing.F) {
 			if n := MesosPathPoolName(p); !nameRE.MatchString(n) || len(n) > MaxNameLen {
 				t.Errorf("MesosPathPoolName(%q) = %q: not a valid pool name", p, n)
 			}
-			if id := DiskID(MesosMountPool, p); !state.ValidID(id) {
+			if id := layout.DiskID(MesosMountPool, p); !state.ValidID(id) {
 				t.Errorf("DiskID(%q) = %q: not a valid volume ID", p, id)
 			}
 		}
@@ -90,8 +91,8 @@ func FuzzMesosNames(f *testing.F) {
 		if MesosPathPoolName(a) == MesosPathPoolName(b) {
 			t.Errorf("PATH roots %q and %q get one pool name %q", a, b, MesosPathPoolName(a))
 		}
-		if DiskID(MesosMountPool, a) == DiskID(MesosMountPool, b) {
-			t.Errorf("MOUNT disks %q and %q get one volume ID %q", a, b, DiskID(MesosMountPool, a))
+		if layout.DiskID(MesosMountPool, a) == layout.DiskID(MesosMountPool, b) {
+			t.Errorf("MOUNT disks %q and %q get one volume ID %q", a, b, layout.DiskID(MesosMountPool, a))
 		}
 	})
 }

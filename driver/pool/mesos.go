@@ -2,14 +2,13 @@ package pool
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
 	"sort"
-	"strings"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // Pool names derived from Mesos agent resources (see ParseMesos).
@@ -130,7 +129,7 @@ func ParseMesos(data []byte, workDir string) (*Config, error) {
 
 // MesosPathPoolName is the pool name of a Mesos PATH root.
 func MesosPathPoolName(root string) string {
-	return mesosPathPre + slug(cleanRoot(root), MaxNameLen-len(mesosPathPre))
+	return mesosPathPre + layout.Slug(cleanRoot(root), MaxNameLen-len(mesosPathPre))
 }
 
 // cleanRoot keeps a relative root as given, so Validate names it.
@@ -148,37 +147,6 @@ func megabytes(mb float64) *Amount {
 		return nil
 	}
 	return &Amount{Bytes: Quantity(int64(mb) * MiB)}
-}
-
-// slug turns a path into [a-z0-9-] of at most max bytes; when that loses
-// information (case, punctuation, length) a short hash of the path is
-// appended, so distinct paths never share a slug.
-func slug(path string, max int) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(path) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash && b.Len() > 0 {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	s := strings.TrimSuffix(b.String(), "-")
-	if "/"+strings.ReplaceAll(s, "-", "/") == path && len(s) <= max {
-		return s
-	}
-	sum := sha256.Sum256([]byte(path))
-	h := hex.EncodeToString(sum[:])[:8]
-	// "--" never occurs in an exact slug, so a hashed one cannot equal it.
-	if keep := max - len(h) - 2; len(s) > keep {
-		s = strings.TrimSuffix(s[:keep], "-")
-	}
-	if s == "" {
-		return h
-	}
-	return s + "--" + h
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"sync"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // DefaultVolumeSize is the size of a ROOT or PATH volume whose request names
@@ -28,7 +30,7 @@ type Pool struct {
 
 // Disk is one whole disk of a MOUNT pool.
 type Disk struct {
-	// ID is the volume ID of the disk (DiskID).
+	// ID is the volume ID of the disk (layout.DiskID).
 	ID string
 	// Path is the disk's mount root (a mounted disk).
 	Path string
@@ -56,9 +58,9 @@ func New(spec Spec, capacity int64, disks []*Disk) *Pool {
 	return p
 }
 
-// Disk returns the pool's disk of that volume ID (see DiskOf).
+// Disk returns the pool's disk of that volume ID (see layout.DiskOf).
 func (p *Pool) Disk(id string) *Disk {
-	id = DiskOf(id)
+	id = layout.DiskOf(id)
 	for _, d := range p.Disks {
 		if d.ID == id {
 			return d
@@ -288,9 +290,9 @@ func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if claimed {
-		p.claimed[DiskOf(id)] = true
+		p.claimed[layout.DiskOf(id)] = true
 	} else {
-		delete(p.claimed, DiskOf(id))
+		delete(p.claimed, layout.DiskOf(id))
 	}
 	return nil
 }
@@ -299,5 +301,5 @@ func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
 func (p *Pool) Claimed(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.claimed[DiskOf(id)]
+	return p.claimed[layout.DiskOf(id)]
 }

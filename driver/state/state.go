@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // Phase is where a volume is in its life.
@@ -86,12 +87,6 @@ var IDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 // file name.
 func ValidID(id string) bool { return IDPattern.MatchString(id) }
 
-const (
-	dirName   = "volumes"
-	suffix    = ".json"
-	tmpPrefix = ".tmp-"
-)
-
 // Store is the directory of records.
 type Store struct {
 	root *os.Root // <state-dir>/volumes
@@ -111,10 +106,10 @@ func Open(stateDir string) (*Store, error) {
 		return nil, err
 	}
 	defer sr.Close()
-	if err := sr.Mkdir(dirName, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := sr.Mkdir(layout.RecordsDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
-	root, err := sr.OpenRoot(dirName)
+	root, err := sr.OpenRoot(layout.RecordsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -143,13 +138,13 @@ func (s *Store) Put(r *Record) error {
 	if err != nil {
 		return err
 	}
-	tmp := tmpPrefix + r.ID + suffix
+	tmp := layout.TempRecordFile(r.ID)
 	if err := s.writeSync(tmp, data); err != nil {
 		s.root.Remove(tmp)
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.RecordWritten)
-	if err := s.root.Rename(tmp, r.ID+suffix); err != nil {
+	if err := s.root.Rename(tmp, layout.RecordFile(r.ID)); err != nil {
 		s.root.Remove(tmp)
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
@@ -182,7 +177,7 @@ func (s *Store) Delete(id string) error {
 	if !ValidID(id) {
 		return nil
 	}
-	if err := s.root.Remove(id + suffix); err != nil {
+	if err := s.root.Remove(layout.RecordFile(id)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -216,7 +211,7 @@ func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
 // (or volumes directory) that does not exist yet holds no records. It is
 // for `localdisk check`, which must not change the state.
 func ReadAll(stateDir string) (records []*Record, bad []*LoadError, err error) {
-	root, err := os.OpenRoot(stateDir + "/" + dirName)
+	root, err := os.OpenRoot(layout.StateRecordsDir(stateDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -235,7 +230,7 @@ func scan(root *os.Root, removeTemp bool) (records []*Record, bad []*LoadError, 
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, tmpPrefix) {
+		if strings.HasPrefix(name, layout.TempPrefix) {
 			if !removeTemp {
 				continue
 			}
@@ -244,7 +239,7 @@ func scan(root *os.Root, removeTemp bool) (records []*Record, bad []*LoadError, 
 			}
 			continue
 		}
-		id, ok := strings.CutSuffix(name, suffix)
+		id, ok := layout.RecordID(name)
 		if !ok || !ValidID(id) || !e.Type().IsRegular() {
 			bad = append(bad, &LoadError{File: name, Err: errors.New("not a volume record")})
 			continue

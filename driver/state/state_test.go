@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 func rec(id string) *Record {
@@ -55,7 +57,7 @@ func TestStore_PutLoadDeleteAcrossRestart(t *testing.T) {
 	if len(got) != 2 || got["a"] != Ready || got["b"] != Deleting {
 		t.Errorf("records = %v", got)
 	}
-	for _, p := range []string{dir, filepath.Join(dir, dirName), filepath.Join(dir, dirName, "a.json")} {
+	for _, p := range []string{dir, filepath.Join(dir, layout.RecordsDir), filepath.Join(dir, layout.RecordsDir, "a.json")} {
 		fi, _ := os.Stat(p)
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 			t.Errorf("%s has mode %o, want no group/other access", p, perm)
@@ -73,10 +75,10 @@ func TestStore_TornAndCorruptFiles(t *testing.T) {
 	if err := s.Put(rec("good")); err != nil {
 		t.Fatal(err)
 	}
-	vols := filepath.Join(dir, dirName)
+	vols := filepath.Join(dir, layout.RecordsDir)
 	// A crash mid-write leaves a temp file: the old record is the truth.
-	os.WriteFile(filepath.Join(vols, tmpPrefix+"good.json"), []byte(`{"id":"go`), 0o600)
-	os.WriteFile(filepath.Join(vols, tmpPrefix+"other.json"), nil, 0o600)
+	os.WriteFile(filepath.Join(vols, layout.TempRecordFile("good")), []byte(`{"id":"go`), 0o600)
+	os.WriteFile(filepath.Join(vols, layout.TempRecordFile("other")), nil, 0o600)
 	recs, bad, err := s.Load()
 	if err != nil || len(bad) != 0 || len(recs) != 1 || recs[0].ID != "good" {
 		t.Fatalf("with temp files: %v %v %v", recs, bad, err)

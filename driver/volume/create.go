@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -145,7 +146,7 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 		return nil, err
 	}
 	defer root.Close()
-	id := dirVolumeID(p, req.Name)
+	id := layout.DirVolumeID(p.Name, req.Name)
 	unlock, err := m.Lock(ctx, IDKey(id))
 	if err != nil {
 		return nil, err
@@ -250,7 +251,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		if r := m.diskRecord(p, d); r != nil {
 			return fmt.Errorf("disk %s is held by volume %s but is not claimed", d.ID, r.ID)
 		}
-		rec = &state.Record{ID: pool.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
+		rec = &state.Record{ID: layout.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
 			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
 		var err error
 		if rec.Identity, err = m.diskIdentity(p, d); err != nil {

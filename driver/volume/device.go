@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
@@ -136,7 +137,7 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 		return "", nil, fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
 	for _, r := range m.Records() {
-		if pool.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
+		if layout.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
 	}

@@ -3,6 +3,7 @@ package volume
 import (
 	"testing"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -11,7 +12,7 @@ import (
 // erased, dropped and the disk handed out again) starts nothing.
 func TestStartErase_StaleRecordStartsNothing(t *testing.T) {
 	f := newFixture(t)
-	v, err := f.create("v", MiB, 0, map[string]string{ParamPool: "r"})
+	v, err := f.create("v", MiB, 0, map[string]string{layout.ParamPool: "r"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package volume
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/localdisk-csi/localdisk/driver/keylock"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -147,13 +146,6 @@ func (m *Manager) Close() error {
 // Pools lists the pools in configuration order.
 func (m *Manager) Pools() []*Pool { return m.order }
 
-// dirVolumeID is the ID of a ROOT/PATH volume: derived from the name, so a
-// CreateVolume retried after a crash finds its own half-made volume.
-func dirVolumeID(p *Pool, name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return p.Name + "-" + hex.EncodeToString(sum[:16])
-}
-
 // index adds or replaces a record in the in-memory index.
 func (m *Manager) index(r *state.Record) {
 	if p := m.pools[r.Pool]; p != nil && maps.Equal(r.Context, p.context) {
@@ -166,7 +158,7 @@ func (m *Manager) index(r *state.Record) {
 		m.names[r.Name] = r.ID
 	}
 	if r.Kind == state.KindMount {
-		m.disks[r.Pool+"/"+pool.DiskOf(r.ID)] = r.ID
+		m.disks[r.Pool+"/"+layout.DiskOf(r.ID)] = r.ID
 	}
 	m.gen++
 }
@@ -178,7 +170,7 @@ func (m *Manager) unindex(r *state.Record) {
 	if r.Name != "" && m.names[r.Name] == r.ID {
 		delete(m.names, r.Name)
 	}
-	if k := r.Pool + "/" + pool.DiskOf(r.ID); m.disks[k] == r.ID {
+	if k := r.Pool + "/" + layout.DiskOf(r.ID); m.disks[k] == r.ID {
 		delete(m.disks, k)
 	}
 	m.gen++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -199,7 +200,7 @@ func TestConverge_HalfDoneOperations(t *testing.T) {
 	gone, _ := f.create("gone", 2*MiB, 0, nil)
 	p := f.m.pools["r"]
 	// A create that crashed after its `creating` record and mkdir.
-	half := &state.Record{ID: dirVolumeID(p, "half"), Name: "half", Pool: "r", Kind: "root",
+	half := &state.Record{ID: layout.DirVolumeID(p.Name, "half"), Name: "half", Pool: "r", Kind: "root",
 		Capacity: 3 * MiB, Phase: state.Creating, Context: contextOf(p)}
 	f.m.store.Put(half)
 	os.Mkdir(filepath.Join(p.dir, dataDir, volumesDir, half.ID), 0o755)

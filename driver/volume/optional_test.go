@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
@@ -50,7 +51,7 @@ func TestOptional_PathAbsentThenServed(t *testing.T) {
 	}}
 	m, hook := startLogged(t, filepath.Join(base, "state"), cfg)
 	maybe, must := m.pools["maybe"], m.pools["must"]
-	sel, err := m.ParseSelector(map[string]string{ParamPool: "maybe"})
+	sel, err := m.ParseSelector(map[string]string{layout.ParamPool: "maybe"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestOptional_WithVolumesIsUnhealthy(t *testing.T) {
 	cfg := &pool.Config{Pools: []pool.Spec{{Name: "maybe", Kind: pool.Path, Path: dir, Capacity: q, Optional: true}}}
 	f := &fixture{t: t, stateDir: filepath.Join(base, "state"), cfg: cfg}
 	f.restart()
-	if _, err := f.create("v", MiB, 0, map[string]string{ParamPool: "maybe"}); err != nil {
+	if _, err := f.create("v", MiB, 0, map[string]string{layout.ParamPool: "maybe"}); err != nil {
 		t.Fatal(err)
 	}
 	f.m.Close()

@@ -5,17 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
-)
-
-// Parameter and volume_context keys.
-const (
-	// ParamPool selects a pool by name.
-	ParamPool = "pool"
-	// ParamKind selects any pool of a kind: root, path or mount.
-	ParamKind = "kind"
-	// IgnoredPrefix marks parameters that Kubernetes adds; they are ignored.
-	IgnoredPrefix = "csi.storage.k8s.io/"
 )
 
 // Selector picks pools: by name, by kind, or (both empty) all of them.
@@ -37,18 +28,18 @@ func (m *Manager) ParseSelector(params map[string]string) (Selector, error) {
 	for _, k := range keys {
 		v := params[k]
 		switch {
-		case k == ParamPool:
+		case k == layout.ParamPool:
 			if m.pools[v] == nil {
 				return s, fmt.Errorf("%w: parameter pool: no pool named %q", ErrInvalid, v)
 			}
 			s.Pool = v
-		case k == ParamKind:
+		case k == layout.ParamKind:
 			kind, err := pool.ParseKind(v)
 			if err != nil {
 				return s, fmt.Errorf("%w: parameter kind: %v", ErrInvalid, err)
 			}
 			s.Kind = kind
-		case strings.HasPrefix(k, IgnoredPrefix):
+		case strings.HasPrefix(k, layout.IgnoredParamPrefix):
 		default:
 			return s, fmt.Errorf("%w: unknown parameter %q (known: pool, kind)", ErrInvalid, k)
 		}

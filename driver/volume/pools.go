@@ -15,16 +15,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
-// Layout of a ROOT or PATH pool's root directory.
+// Layout of a ROOT or PATH pool's root directory (driver/layout's names).
 const (
-	dataDir    = "localdisk" // <root>/localdisk, mode 0700
-	markerFile = "pool.json" // <root>/localdisk/pool.json
-	volumesDir = "volumes"   // <root>/localdisk/volumes/<id>
-	trashDir   = "trash"     // <root>/localdisk/trash/<id>
-	poolsDir   = "pools"     // <state-dir>/pools/<name>.json
+	dataDir    = layout.DataDir    // <root>/localdisk, mode 0700
+	markerFile = layout.MarkerFile // <root>/localdisk/pool.json
+	volumesDir = layout.VolumesDir // <root>/localdisk/volumes/<id>
+	trashDir   = layout.TrashDir   // <root>/localdisk/trash/<id>
+	poolsDir   = layout.PoolsDir   // <state-dir>/pools/<name>.json
 	volumeMode = fs.FileMode(0o755)
 )
 
@@ -253,7 +254,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 	}
 	var disks []*pool.Disk
 	for _, ds := range spec.Disks {
-		d := &pool.Disk{ID: pool.DiskID(spec.Name, ds.Source()), Device: ds.Device, FSType: ds.FSType, MkfsOptions: ds.MkfsOptions}
+		d := &pool.Disk{ID: layout.DiskID(spec.Name, ds.Source()), Device: ds.Device, FSType: ds.FSType, MkfsOptions: ds.MkfsOptions}
 		if !d.IsDevice() {
 			d.Path = canonicalDir(ds.Path)
 		}
@@ -267,7 +268,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 func healthyAtFirst(p *Pool) *Pool {
 	p.healthy.Store(true)
 	p.used.bytes.Store(-1)
-	p.context = map[string]string{ParamPool: p.Name, ParamKind: string(p.Kind)}
+	p.context = layout.VolumeContext(p.Name, string(p.Kind))
 	return p
 }
 
@@ -372,7 +373,7 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 		}
 	}
 	blob, _ := json.Marshal(found)
-	if err := writeFileSync(m.stateRoot, filepath.Join(poolsDir, spec.Name+".json"), blob); err != nil {
+	if err := writeFileSync(m.stateRoot, filepath.Join(poolsDir, layout.PoolFile(spec.Name)), blob); err != nil {
 		return "", err
 	}
 	return found.ID, nil
@@ -384,7 +385,7 @@ func (m *Manager) adoptMarker(spec pool.Spec, dir string, hasRecords bool) (stri
 // pool that no record points into (fresh: adoptMarker writes it).
 func findMarker(stateRoot *os.Root, spec pool.Spec, dir string, hasRecords func() bool) (found marker, recorded, fresh bool, err error) {
 	if stateRoot != nil {
-		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, spec.Name+".json"))
+		data, err := stateRoot.ReadFile(filepath.Join(poolsDir, layout.PoolFile(spec.Name)))
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(data, &found); err != nil {

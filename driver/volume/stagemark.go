@@ -8,12 +8,12 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
-	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
 // stagedDir holds the staging marks: <state-dir>/staged/<disk ID>.
-const stagedDir = "staged"
+const stagedDir = layout.StagedDir
 
 // WholeDisk reports a MOUNT volume on a disk given by path: the operator
 // mounted its filesystem at the disk's path, and the volume is that mount's
@@ -29,7 +29,7 @@ func (v *Volume) WholeDisk() bool { return !v.Pool.Kind.Directory() && !v.Device
 // dir. It is named by the disk, not the volume: every volume ID a disk has
 // (its unclaimed ID, each claim's) shares it, so that a wipe of the disk
 // sees a staging made under any of them.
-func markName(id string) string { return path.Join(stagedDir, pool.DiskOf(id)) }
+func markName(id string) string { return path.Join(stagedDir, layout.DiskOf(id)) }
 
 // markPath is the canonical path of the mark of volume id's disk.
 func (m *Manager) markPath(id string) string { return filepath.Join(m.stateDir, markName(id)) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/hack/bench/load"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -60,7 +61,7 @@ func TestPopulateMatchesPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := load.DirVolumeID(load.PoolName, "populated-000001"); resp.GetVolume().GetVolumeId() != want {
+	if want := layout.DirVolumeID(load.PoolName, "populated-000001"); resp.GetVolume().GetVolumeId() != want {
 		t.Errorf("CreateVolume of a populated name: volume %q, want the populated %q", resp.GetVolume().GetVolumeId(), want)
 	}
 	if list, err = cc.ListVolumes(ctx, &csi.ListVolumesRequest{}); err != nil || len(list.GetEntries()) != n {

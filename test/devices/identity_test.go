@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -88,7 +88,7 @@ func TestDevice_DetachedDeviceFailsCleanly(t *testing.T) {
 	os.WriteFile(filepath.Join(target, "data"), []byte("x"), 0o644)
 	e.unpublish(id)
 	gone := na
-	if pool.DiskID("devs", na) != pool.DiskOf(id) {
+	if layout.DiskID("devs", na) != layout.DiskOf(id) {
 		gone = nb // the volume took the other disk
 	}
 	must(t, os.Remove(gone)) // the device is gone

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -21,8 +22,6 @@ const (
 	driverName = "localdisk.csi.io"
 	// pluginName is the `name` of Mesos's CSIPluginInfo.
 	pluginName = "local"
-	// topologyKey is the key of the plugin's topology segment.
-	topologyKey = "topology.localdisk.csi.io/node"
 	// mib is the unit of every capacity.
 	mib = int64(1) << 20
 	// rootPool and mountPool are the pools that Mesos agent resources give.
@@ -195,7 +194,7 @@ func (a *agent) pathPool(i int) string { return pool.MesosPathPoolName(a.pathRoo
 
 // diskID is the volume ID of the i-th MOUNT disk: the pool name and a slug
 // of the disk's root (see pool.DiskID).
-func (a *agent) diskID(i int) string { return pool.DiskID(mountPool, a.mountRoots[i]) }
+func (a *agent) diskID(i int) string { return layout.DiskID(mountPool, a.mountRoots[i]) }
 
 // Mesos's layout of mount paths: <work_dir>/csi/<type>/<name>/mounts/<id>/.
 func (a *agent) mountRoot() string {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -203,7 +204,7 @@ func TestMesos01_LaunchWithEnvOnly(t *testing.T) {
 			t.Fatalf("CreateVolume in pool %q: %v", rootPool, err)
 		}
 		v := resp.GetVolume()
-		if topo := v.GetAccessibleTopology(); len(topo) != 1 || topo[0].GetSegments()[topologyKey] != agentID {
+		if topo := v.GetAccessibleTopology(); len(topo) != 1 || topo[0].GetSegments()[layout.TopologyKey] != agentID {
 			t.Errorf("accessible_topology %v, want node %q", topo, agentID)
 		}
 		if _, err := os.Stat(filepath.Join(state, "volumes", v.GetVolumeId()+".json")); err != nil {

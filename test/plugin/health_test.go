@@ -10,7 +10,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // health is a volume's health statuses as "STATUS/Reason", from the
@@ -91,7 +91,7 @@ func TestControllerHealth_ReportsWhatTheNodeKnows(t *testing.T) {
 	e.must(os.WriteFile(filepath.Join(vols, full, "big"), make([]byte, 6*mib), 0o644))
 	e.must(os.RemoveAll(filepath.Join(e.dir, "root", "localdisk", "volumes", gone)))
 	root := e.disks[0]
-	if pool.DiskID("disks", root) != pool.DiskOf(disk) {
+	if layout.DiskID("disks", root) != layout.DiskOf(disk) {
 		root = e.disks[1]
 	}
 	if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"google.golang.org/grpc/codes"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -147,7 +147,7 @@ func TestMount_SwappedDiskIsRefused(t *testing.T) {
 	v := e.create("db", 0, map[string]string{"pool": "disks"})
 	id := v.GetVolumeId()
 	root := e.disks[0]
-	if pool.DiskID("disks", root) != pool.DiskOf(id) {
+	if layout.DiskID("disks", root) != layout.DiskOf(id) {
 		root = e.disks[1]
 	}
 	if out, err := exec.Command("umount", root).CombinedOutput(); err != nil {

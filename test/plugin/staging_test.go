@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	mount "k8s.io/mount-utils"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -65,7 +65,7 @@ func TestStaging_WholeDiskStagedIsInUse(t *testing.T) {
 	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
 	staging, target := e.Paths(id)
 	e.Must(e.Stage(id, staging), "stage")
-	mark := filepath.Join(e.StateDir, "staged", pool.DiskOf(id)) // named by the disk
+	mark := filepath.Join(e.StateDir, "staged", layout.DiskOf(id)) // named by the disk
 	if got := testutil.Mounts(t, filepath.Dir(staging)); len(got) != 1 || got[0] != staging {
 		t.Errorf("mounts after stage: %q, want only the staging path", got)
 	}
@@ -156,7 +156,7 @@ func TestStaging_RemovedMarkStillUnstages(t *testing.T) {
 	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
 	staging, _ := e.Paths(id)
 	e.Must(e.Stage(id, staging), "stage")
-	e.Must(os.Remove(filepath.Join(e.StateDir, "staged", pool.DiskOf(id))), "remove the mark")
+	e.Must(os.Remove(filepath.Join(e.StateDir, "staged", layout.DiskOf(id))), "remove the mark")
 	if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("DeleteVolume with its mark removed while staged: %v, want FailedPrecondition", err)
 	}

@@ -11,8 +11,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
-	"github.com/localdisk-csi/localdisk/driver"
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -52,14 +51,14 @@ func TestStrictCodes(t *testing.T) {
 	e.must(e.unstage(id, staging))
 
 	// An existing name asked for on another node: ALREADY_EXISTS.
-	other := &csi.TopologyRequirement{Requisite: []*csi.Topology{{Segments: map[string]string{driver.TopologyKey: "node-2"}}}}
+	other := &csi.TopologyRequirement{Requisite: []*csi.Topology{{Segments: map[string]string{layout.TopologyKey: "node-2"}}}}
 	_, err = e.p.Controller().CreateVolume(ctx(t), &csi.CreateVolumeRequest{Name: "strict",
 		VolumeCapabilities: []*csi.VolumeCapability{rwo}, CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * mib},
 		AccessibilityRequirements: other})
 	wantCode(t, err, codes.AlreadyExists, "CreateVolume of an existing name outside the requisite topology")
 
 	// A topology with a segment this node lacks is not this node.
-	for _, segs := range []map[string]string{{driver.TopologyKey: "node-1", "zone": "z9"}, {"zone": "z9"}} {
+	for _, segs := range []map[string]string{{layout.TopologyKey: "node-1", "zone": "z9"}, {"zone": "z9"}} {
 		r, err := e.p.Controller().GetCapacity(ctx(t), &csi.GetCapacityRequest{AccessibleTopology: &csi.Topology{Segments: segs}})
 		if err != nil || r.GetAvailableCapacity() != 0 {
 			t.Errorf("GetCapacity for topology %v: %v, %v; want 0", segs, r, err)
@@ -115,7 +114,7 @@ func TestMount_StaleDeleteNeverReachesTheDisksNextVolume(t *testing.T) {
 	old := e.create("old", 0, params).GetVolumeId()
 	e.must(e.delete(old))
 	next := e.create("next", 0, params).GetVolumeId()
-	if next == old || pool.DiskOf(next) != pool.DiskOf(old) {
+	if next == old || layout.DiskOf(next) != layout.DiskOf(old) {
 		t.Fatalf("volumes %s and %s: want two IDs on one disk", old, next)
 	}
 	staging, target := e.paths(next)

@@ -22,6 +22,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -89,7 +90,7 @@ func Run(t *testing.T, o Options) {
 	cfg.Address = p.Address()
 	cfg.TargetPath = filepath.Join(o.Dir, "target")
 	cfg.StagingPath = filepath.Join(o.Dir, "staging")
-	cfg.TestVolumeParameters = map[string]string{"pool": o.Pool}
+	cfg.TestVolumeParameters = map[string]string{layout.ParamPool: o.Pool}
 	cfg.TestVolumeSize = o.VolumeSize
 	cfg.TestVolumeAccessType = o.AccessType
 	cfg.TestVolumeExpandSize = o.ExpandSize
@@ -103,7 +104,7 @@ func Run(t *testing.T, o Options) {
 	leaks.report(t)
 
 	checkMounts(t, o.Dir, o.Disks)
-	checkNoRecords(t, filepath.Join(stateDir, "volumes"), recordsTimeout)
+	checkNoRecords(t, layout.StateRecordsDir(stateDir), recordsTimeout)
 	p.Stop()
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // MiB is a mebibyte, the unit of every capacity localdisk reports.
@@ -289,7 +291,7 @@ func (e *Env) List() ([]*csi.Volume, error) {
 func (e *Env) Capacity(pool string) (available, maximum int64, err error) {
 	ctx, cancel := e.Ctx()
 	defer cancel()
-	r, err := e.P.Controller().GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: map[string]string{"pool": pool}})
+	r, err := e.P.Controller().GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: map[string]string{layout.ParamPool: pool}})
 	return r.GetAvailableCapacity(), r.GetMaximumVolumeSize().GetValue(), err
 }
 

@@ -14,41 +14,30 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/layout"
+	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
-// Record is what a test reads of a volume record in <state-dir>/volumes.
-type Record struct {
-	ID       string            `json:"id"`
-	Name     string            `json:"name"`
-	Pool     string            `json:"pool"`
-	Kind     string            `json:"kind"`
-	Capacity int64             `json:"capacity"`
-	Phase    string            `json:"phase"`
-	Context  map[string]string `json:"context"`
-	Identity map[string]string `json:"identity"`
-}
-
 // RecordsDir is <state-dir>/volumes.
-func (e *Env) RecordsDir() string { return filepath.Join(e.StateDir, "volumes") }
+func (e *Env) RecordsDir() string { return layout.StateRecordsDir(e.StateDir) }
 
 // Records reads every volume record, failing the test on a file that is
 // not one (a leftover temp file is reported too: after a clean start-up
 // there is none).
-func (e *Env) Records() []Record {
+func (e *Env) Records() []state.Record {
 	e.T.Helper()
 	ents, err := os.ReadDir(e.RecordsDir())
 	if err != nil {
 		e.T.Fatalf("reading the records: %v", err)
 	}
-	var out []Record
+	var out []state.Record
 	for _, ent := range ents {
 		data, err := os.ReadFile(filepath.Join(e.RecordsDir(), ent.Name()))
-		var r Record
+		var r state.Record
 		if err == nil {
 			err = json.Unmarshal(data, &r)
 		}
-		if err != nil || ent.Name() != r.ID+".json" {
+		if err != nil || ent.Name() != layout.RecordFile(r.ID) {
 			e.T.Errorf("state dir holds %s, not a volume record (%v)", ent.Name(), err)
 			continue
 		}
@@ -67,14 +56,13 @@ func (e *Env) PoolDir(name string) string {
 
 // VolumeDir is the data directory of a ROOT or PATH volume.
 func (e *Env) VolumeDir(pool, id string) string {
-	return filepath.Join(e.PoolDir(pool), "localdisk", "volumes", id)
+	return layout.VolumeDir(e.PoolDir(pool), id)
 }
 
 // PoolDirs lists the volume and trash directories of a ROOT or PATH pool.
 func (e *Env) PoolDirs(name string) (vols, trash []string) {
 	e.T.Helper()
-	base := filepath.Join(e.PoolDir(name), "localdisk")
-	return names(e, filepath.Join(base, "volumes")), names(e, filepath.Join(base, "trash"))
+	return names(e, layout.PoolVolumesDir(e.PoolDir(name))), names(e, layout.PoolTrashDir(e.PoolDir(name)))
 }
 
 func names(e *Env, dir string) []string {
@@ -94,12 +82,12 @@ func names(e *Env, dir string) []string {
 // of volume id, or "".
 func (e *Env) DiskOf(id string) string {
 	for _, d := range e.Disks {
-		if pool.DiskID(MountPool, d) == pool.DiskOf(id) {
+		if layout.DiskID(MountPool, d) == layout.DiskOf(id) {
 			return d
 		}
 	}
 	for _, d := range e.Devices {
-		if pool.DiskID(DevicePool, d) == pool.DiskOf(id) {
+		if layout.DiskID(DevicePool, d) == layout.DiskOf(id) {
 			return d
 		}
 	}
@@ -130,7 +118,7 @@ func (e *Env) CheckConverged() map[string]*csi.Volume {
 	inPool := map[string][]string{}
 	used := map[string]int64{}
 	for _, r := range e.Records() {
-		if r.Phase != "ready" {
+		if r.Phase != state.Ready {
 			t.Errorf("record %s (name %q) is %q, want ready: not converged", r.ID, r.Name, r.Phase)
 		}
 		if other, dup := names[r.Name]; dup {
@@ -156,7 +144,7 @@ func (e *Env) CheckConverged() map[string]*csi.Volume {
 		}
 	}
 	for id := range byID {
-		if !slices.Contains(inPool[byID[id].GetVolumeContext()["pool"]], id) {
+		if !slices.Contains(inPool[byID[id].GetVolumeContext()[layout.ContextPool]], id) {
 			t.Errorf("ListVolumes lists %s, which has no record", id)
 		}
 	}

@@ -2,8 +2,6 @@ package load
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
@@ -77,17 +76,16 @@ func op(what, path string, err error) error {
 
 // Create writes the record durably, then makes the volume's directory.
 func (l *Limit) Create(_ context.Context, name string) (Vol, error) {
-	sum := sha256.Sum256([]byte(name))
-	id := "bench-" + hex.EncodeToString(sum[:16])
-	ctx := map[string]string{"pool": "bench", "kind": "root"}
-	rec := &state.Record{Version: state.Version, ID: id, Name: name, Pool: "bench", Kind: "root",
+	id := layout.DirVolumeID(PoolName, name)
+	ctx := layout.VolumeContext(PoolName, "root")
+	rec := &state.Record{Version: state.Version, ID: id, Name: name, Pool: PoolName, Kind: "root",
 		Capacity: 1 << 20, Phase: state.Ready, Context: ctx}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return Vol{}, err
 	}
-	final := filepath.Join(l.stateDir, id+".json")
-	tmp := filepath.Join(l.stateDir, ".tmp-"+id+".json")
+	final := filepath.Join(l.stateDir, layout.RecordFile(id))
+	tmp := filepath.Join(l.stateDir, layout.TempRecordFile(id))
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return Vol{}, op("create", tmp, err)
@@ -189,7 +187,7 @@ func (l *Limit) Delete(_ context.Context, v Vol) error {
 	if err != nil {
 		return op("remove", dir, err)
 	}
-	rec := filepath.Join(l.stateDir, v.ID+".json")
+	rec := filepath.Join(l.stateDir, layout.RecordFile(v.ID))
 	if err := unix.Unlink(rec); err != nil {
 		return op("remove record", rec, err)
 	}

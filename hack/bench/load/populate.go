@@ -2,8 +2,6 @@ package load
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,21 +9,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
 // Populate adds volumes to the state of a stopped plugin until it holds n,
 // the way the plugin itself would have left them after n CreateVolume
 // calls: one ready record per volume in <stateDir>/volumes/<id>.json and
-// the volume's directory in <poolDir>/localdisk/volumes/<id> (the layout of
-// docs/design.md). Each record is a copy of the template, the record of a
-// volume created through CreateVolume (so its format is the plugin's own),
-// with a new name (populated-NNNNNN) and the ID the plugin derives from it.
+// the volume's directory in <poolDir>/localdisk/volumes/<id> (the layout and
+// IDs of driver/layout). Each record is a copy of the template, the record
+// of a volume created through CreateVolume (so its format is the plugin's
+// own), with a new name (populated-NNNNNN) and the ID the plugin derives
+// from it.
 // The files are not fsync'd one by one; one syncfs makes them durable.
 func Populate(stateDir, poolDir, templateID string, n int) error {
-	recDir := filepath.Join(stateDir, "volumes")
-	volDir := filepath.Join(poolDir, "localdisk", "volumes")
-	data, err := os.ReadFile(filepath.Join(recDir, templateID+".json"))
+	recDir := layout.StateRecordsDir(stateDir)
+	volDir := layout.PoolVolumesDir(poolDir)
+	data, err := os.ReadFile(layout.RecordPath(stateDir, templateID))
 	if err != nil {
 		return fmt.Errorf("template record: %w", err)
 	}
@@ -48,12 +48,12 @@ func Populate(stateDir, poolDir, templateID string, n int) error {
 	for i := 0; len(entries)+i < n; i++ {
 		r := tmpl
 		r.Name = fmt.Sprintf("populated-%06d", i)
-		r.ID = DirVolumeID(tmpl.Pool, r.Name)
+		r.ID = layout.DirVolumeID(tmpl.Pool, r.Name)
 		blob, err := json.Marshal(&r)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(recDir, r.ID+".json"), blob, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(recDir, layout.RecordFile(r.ID)), blob, 0o600); err != nil {
 			return err
 		}
 		dir := filepath.Join(volDir, r.ID)
@@ -76,11 +76,4 @@ func Populate(stateDir, poolDir, templateID string, n int) error {
 		}
 	}
 	return nil
-}
-
-// DirVolumeID is the ID localdisk gives a ROOT or PATH volume of that name
-// (driver/volume's dirVolumeID, repeated here: it is not exported).
-func DirVolumeID(pool, name string) string {
-	sum := sha256.Sum256([]byte(name))
-	return pool + "-" + hex.EncodeToString(sum[:16])
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 )
 
@@ -249,7 +250,7 @@ func (e *env) checkPV(t *testing.T, pvc *corev1.PersistentVolumeClaim, pv *corev
 		s.StorageClassName != *pvc.Spec.StorageClassName {
 		t.Errorf("PV %s: reclaim policy %s, class %s", pv.Name, s.PersistentVolumeReclaimPolicy, s.StorageClassName)
 	}
-	want := corev1.NodeSelectorRequirement{Key: deploy.TopologyKey, Operator: corev1.NodeSelectorOpIn, Values: []string{e.nodeID}}
+	want := corev1.NodeSelectorRequirement{Key: layout.TopologyKey, Operator: corev1.NodeSelectorOpIn, Values: []string{e.nodeID}}
 	if s.NodeAffinity == nil || s.NodeAffinity.Required == nil || len(s.NodeAffinity.Required.NodeSelectorTerms) != 1 ||
 		len(s.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions) != 1 ||
 		!equalRequirement(s.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0], want) {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -97,7 +98,7 @@ func (e *env) registerNode(t *testing.T) {
 	}
 	e.nodeID = info.GetNodeId()
 	e.segment = info.GetAccessibleTopology().GetSegments()
-	if want := map[string]string{deploy.TopologyKey: nodeName}; !maps.Equal(e.segment, want) {
+	if want := map[string]string{layout.TopologyKey: nodeName}; !maps.Equal(e.segment, want) {
 		t.Fatalf("NodeGetInfo topology %v, want %v", e.segment, want)
 	}
 	labels := map[string]string{"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux"}

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
 // TestNode runs pods on localdisk volumes through a real kubelet. The
@@ -41,7 +42,7 @@ func TestNode(t *testing.T) {
 			}
 			for _, d := range n.Spec.Drivers {
 				if d.Name == deploy.DriverName {
-					ok := d.NodeID == nodeName && slices.Equal(d.TopologyKeys, []string{deploy.TopologyKey})
+					ok := d.NodeID == nodeName && slices.Equal(d.TopologyKeys, []string{layout.TopologyKey})
 					return ok, fmt.Sprintf("driver %+v", d)
 				}
 			}
@@ -51,8 +52,8 @@ func TestNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := node.Labels[deploy.TopologyKey]; got != nodeName {
-			t.Errorf("node label %s=%q, want %q (labels %v)", deploy.TopologyKey, got, nodeName, node.Labels)
+		if got := node.Labels[layout.TopologyKey]; got != nodeName {
+			t.Errorf("node label %s=%q, want %q (labels %v)", layout.TopologyKey, got, nodeName, node.Labels)
 		}
 	})
 
