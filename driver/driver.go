@@ -21,6 +21,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/metrics"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/mounts"
 	"github.com/localdisk-csi/localdisk/driver/node"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/quota"
@@ -102,7 +103,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: layout.TopologyKey, Wire: codec})
 	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
-	csi.RegisterNodeServer(srv, &node.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
+	csi.RegisterNodeServer(srv, &node.Server{Mounts: mounts.New(d.Volumes, mounter.New()), Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: layout.TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
 
 	watch, stopWatch := context.WithCancel(ctx)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/localdisk-csi/localdisk/driver/csiutil"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
@@ -85,14 +86,21 @@ func Register(s *grpc.Server, srv *Server) {
 func handler(method string, f func(context.Context) (any, error)) grpc.MethodHandler {
 	return func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
 		if err := dec(&emptypb.Empty{}); err != nil {
-			return nil, err
+			return nil, csiutil.ToStatus(err)
 		}
+		// Errors reach the client with a code of the one error table
+		// (csiutil.ToStatus: INTERNAL for a failure of the plugin, such as
+		// an unreadable mount table), never as UNKNOWN.
 		call := func(ctx context.Context, _ any) (any, error) {
 			v, err := f(ctx)
 			if err != nil {
-				return nil, err
+				return nil, csiutil.ToStatus(err)
 			}
-			return toStruct(v)
+			st, err := toStruct(v)
+			if err != nil {
+				return nil, csiutil.ToStatus(err)
+			}
+			return st, nil
 		}
 		if ic == nil {
 			return call(ctx, nil)

@@ -2,9 +2,10 @@ package csiutil
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/localdisk-csi/localdisk/driver/mounts"
 )
 
 // CheckCapability reports why localdisk cannot serve a volume capability, or
@@ -58,18 +59,10 @@ func CheckCapabilities(cs []*csi.VolumeCapability) (block bool, err error) {
 func IsBlock(c *csi.VolumeCapability) bool { return c.GetBlock() != nil }
 
 // CheckVolume reports why a volume cannot serve a capability: block access
-// needs a device disk, and a volume created for one access type keeps it.
+// needs a device disk, and a volume created for one access type keeps it
+// (mounts.CheckAccess).
 func CheckVolume(c *csi.VolumeCapability, device, block bool) error {
-	switch {
-	case IsBlock(c) && !device:
-		return fmt.Errorf("block access needs a device disk; this volume is a directory")
-	case IsBlock(c) != block && device:
-		if block {
-			return fmt.Errorf("this is a raw block volume; mount access is not served")
-		}
-		return fmt.Errorf("this is a filesystem volume; block access is not served")
-	}
-	return nil
+	return mounts.CheckAccess(IsBlock(c), device, block)
 }
 
 // FSType is the filesystem type the capabilities ask for ("" when none
@@ -85,12 +78,21 @@ func FSType(caps ...*csi.VolumeCapability) string {
 
 // CheckFSType reports a capability asking for another filesystem type than
 // the volume's (fsType "": the volume's filesystem is not one localdisk
-// makes, and any type is accepted as given).
+// makes, and any type is accepted as given; mounts.CheckFSType).
 func CheckFSType(c *csi.VolumeCapability, fsType string) error {
-	if want := c.GetMount().GetFsType(); want != "" && fsType != "" && !strings.EqualFold(want, fsType) {
-		return fmt.Errorf("fs_type %q asked, but the volume's disk holds %s", want, fsType)
+	return mounts.CheckFSType(c.GetMount().GetFsType(), fsType)
+}
+
+// Capability is what the node's mounts need of a capability checked by
+// CheckCapability.
+func Capability(c *csi.VolumeCapability) mounts.Capability {
+	return mounts.Capability{
+		Block:        IsBlock(c),
+		FSType:       c.GetMount().GetFsType(),
+		SingleWriter: c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER,
+		ReadOnlyMode: ReadOnlyMode(c),
+		MountGroup:   c.GetMount().GetVolumeMountGroup(),
 	}
-	return nil
 }
 
 // ReadOnlyMode reports whether the access mode only allows reading.

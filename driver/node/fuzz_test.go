@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/mounter/fakemounter"
+	"github.com/localdisk-csi/localdisk/driver/mounts"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 	"github.com/localdisk-csi/localdisk/driver/volume/volumetest"
@@ -22,7 +24,8 @@ import (
 // and a request that fails creates nothing. Absolute paths are confined
 // below one sandbox directory, relative ones to the working directory (set
 // to another), so that nothing outside is ever touched; no request here
-// reaches a mount (the one known volume is never staged).
+// reaches a mount (the one known volume is never staged), and the mounts
+// are fakemounter's, so that it runs without root.
 func FuzzNode(f *testing.F) {
 	base := f.TempDir()
 	abs, rel := filepath.Join(base, "abs"), filepath.Join(base, "rel")
@@ -38,7 +41,7 @@ func FuzzNode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{Volumes: m, NodeID: "n1", TopologyKey: "k"}
+	s := &Server{Mounts: mounts.New(m, fakemounter.New()), Volumes: m, NodeID: "n1", TopologyKey: "k"}
 
 	f.Add(byte(1), "x", "/st", "/tg", false, int32(1))
 	f.Add(byte(1), "", "rel/st", "rel/tg", true, int32(1))

@@ -1,0 +1,138 @@
+package mounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// Stage makes volume id available at the staging path (an existing empty
+// directory, or one it creates): a bind of the volume's directory, of a
+// whole disk's staging mark, or a device disk's filesystem (formatted
+// first only if blank); nothing for raw block access. The volume's group
+// is set for c.MountGroup. Staged already: nothing is done (idempotent).
+func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) error {
+	staging, err := m.canonical(staging, "staging_target_path")
+	if err != nil {
+		return err
+	}
+	unlock, err := m.vols.Lock(ctx, volume.IDKey(id), volume.PathKey(staging))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, err := m.vols.Lookup(id)
+	if err != nil {
+		return err
+	}
+	if err := c.serves(v); err != nil {
+		return err
+	}
+	if v.Device() {
+		return m.stageDevice(ctx, v, staging, c)
+	}
+	dir, err := m.vols.OpenDir(v)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := applyMountGroup(dir, c.MountGroup); err != nil {
+		return err
+	}
+	from := dir
+	if v.WholeDisk() { // staged with its mark: see volume.Volume.WholeDisk
+		if from, err = m.vols.StageMark(v); err != nil {
+			return fmt.Errorf("stage volume %s: %v", id, err)
+		}
+		defer from.Close()
+	}
+	if !m.m.NotMounted(staging) { // else nothing is there: no need for the mount table
+		t, err := m.readTable()
+		if err != nil {
+			return err
+		}
+		if e := t.At(staging); e != nil {
+			staged, old, err := m.stagedBy(t, v, e)
+			switch {
+			case err != nil:
+				return err
+			case staged:
+				return nil // staged already
+			case !old:
+				return fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
+			}
+			// A whole disk staged before its mark: its publishes are mounts
+			// of their own, so the old staging can be replaced.
+			if err := m.m.UnmountAll(staging); err != nil {
+				return fmt.Errorf("%v", err)
+			}
+		}
+	}
+	if err := makeDir(staging); err != nil {
+		return err
+	}
+	if err := m.m.BindDir(from, staging, false); err != nil {
+		return fmt.Errorf("stage volume %s: %v", id, err)
+	}
+	failpoint.Inject(failpoint.StageMounted)
+	return nil
+}
+
+// Unstage unmounts the staging path and keeps the directory. See unmount
+// for what it refuses; nothing there is not an error (idempotent).
+func (m *Mounts) Unstage(ctx context.Context, id, staging string) error {
+	return m.unmount(ctx, id, staging, "staging_target_path", func(string) error {
+		failpoint.Inject(failpoint.UnstageUnmntd)
+		return nil
+	})
+}
+
+// Unpublish unmounts the target and removes it. It never removes a target
+// that still has something mounted or still holds files: it fails instead,
+// so no data is ever deleted through it. A raw device published read-only
+// is made writable again once no read-only publish of it is left.
+func (m *Mounts) Unpublish(ctx context.Context, id, target string) error {
+	return m.unmount(ctx, id, target, "target_path", func(target string) error {
+		failpoint.Inject(failpoint.UnpublishUnmntd)
+		if err := removeTarget(target); err != nil {
+			return err
+		}
+		return m.releaseBlock(id)
+	})
+}
+
+// unmount removes every mount at a CO path under the volume's and the path's
+// locks, then calls then with the canonical path, still locked. A path whose
+// parent is gone has nothing mounted: it is done. A mount that is not the
+// volume's (notAnother) is left alone.
+func (m *Mounts) unmount(ctx context.Context, id, p, field string, then func(string) error) error {
+	if err := CheckPath(p, field); err != nil {
+		return err
+	}
+	p, err := mounter.Canonical(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadPath, field, err)
+	}
+	if err := m.vols.Protected(p); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadPath, field, err)
+	}
+	unlock, err := m.vols.Lock(ctx, volume.IDKey(id), volume.PathKey(p))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := m.notAnother(id, p, field); err != nil {
+		return err
+	}
+	if err := m.m.UnmountAll(p); err != nil {
+		return fmt.Errorf("%v", err)
+	}
+	return then(p)
+}
