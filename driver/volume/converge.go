@@ -66,6 +66,10 @@ func (m *Manager) converge(recs []*state.Record) {
 		}
 	}
 	for _, r := range recs {
+		r = m.record(r.ID) // as converged: a delete finished above dropped it
+		if r == nil {
+			continue
+		}
 		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
 			m.reapplyLimit(p, r)
 		}
@@ -116,7 +120,7 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 		return
 	}
 	defer root.Close()
-	if err := m.applyLimit(root, p, r); err != nil {
+	if err := m.reapplyLimitOf(root, p, r); err != nil {
 		log.WithError(err).Warn("could not re-apply the volume's quota")
 	}
 }

@@ -71,6 +71,7 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 	}
 	ch := make(chan error, 1)
 	m.erases.running[r.ID] = ch
+	r = r.Clone() // the erase's own: it records its progress in it
 	go func() {
 		err := m.erase(p, r)
 		if err != nil {
@@ -115,8 +116,9 @@ func (m *Manager) EraseBacklog() int {
 	return n
 }
 
-// erase erases the device, recording progress, then frees the disk; a
-// disk given by path (no erase record) is wiped (finishDelete).
+// erase erases the device, recording progress (each step a new value of
+// r, which is the erase's own copy), then frees the disk; a disk given by
+// path (no erase record) is wiped (finishDelete).
 func (m *Manager) erase(p *Pool, r *state.Record) error {
 	if r.Erase == nil {
 		return m.finishDelete(p, r)

@@ -42,18 +42,13 @@ func (m *Manager) ResumeErases() {
 }
 
 // mountRecords copies the records of MOUNT volumes (through the disk index:
-// not every record), each with its own copy of the erase's progress.
+// not every record).
 func (m *Manager) mountRecords() []*state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]*state.Record, 0, len(m.disks))
 	for _, id := range m.disks {
-		r := *m.records[id]
-		if r.Erase != nil {
-			e := *r.Erase
-			r.Erase = &e
-		}
-		out = append(out, &r)
+		out = append(out, m.records[id].Clone())
 	}
 	return out
 }

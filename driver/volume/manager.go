@@ -76,7 +76,13 @@ type Manager struct {
 	erases  eraser
 	quotas  quotas
 
-	mu      sync.RWMutex             // guards the in-memory index only
+	// The in-memory index of the records. It owns the values it holds:
+	// index stores a copy of what it is given, and every read (record,
+	// Records, mountRecords, List) hands out a copy, so that no record a
+	// caller holds is ever the one the index holds. A stored value is never
+	// changed: a change is a new value, written durably (put, drop) and
+	// then indexed in place of the old one. mu guards the maps and gen.
+	mu      sync.RWMutex
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
 	disks   map[string]string        // pool/disk ID -> ID of the MOUNT record holding it
@@ -114,9 +120,6 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("refusing to start over unreadable state: %w", errors.Join(toErrs(bad)...))
 	}
-	for _, r := range recs {
-		m.index(r)
-	}
 	for _, spec := range cfg.Pools {
 		p, err := newPool(spec)
 		if err != nil {
@@ -124,6 +127,9 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		}
 		m.pools[p.Name] = p
 		m.order = append(m.order, p)
+	}
+	for _, r := range recs {
+		m.index(r) // after the pools: a record shares its pool's context map
 	}
 	m.CheckHealth()
 	m.converge(recs)
@@ -154,8 +160,11 @@ func dirVolumeID(p *Pool, name string) string {
 	return p.Name + "-" + hex.EncodeToString(sum[:16])
 }
 
-// index adds or replaces a record in the in-memory index.
+// index stores a copy of r in the in-memory index, in place of the record
+// of its ID; r stays the caller's.
 func (m *Manager) index(r *state.Record) {
+	r = r.Clone()
+	r.Version = state.Version // as Store.Put wrote it
 	if p := m.pools[r.Pool]; p != nil && maps.Equal(r.Context, p.context) {
 		r.Context = p.context // one shared map per pool, not one per volume
 	}
@@ -184,13 +193,13 @@ func (m *Manager) unindex(r *state.Record) {
 	m.gen++
 }
 
-// record returns a copy of the record of id.
+// record returns a copy of the record of id, the caller's to change (and
+// to put).
 func (m *Manager) record(id string) *state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if r := m.records[id]; r != nil {
-		c := *r
-		return &c
+		return r.Clone()
 	}
 	return nil
 }
@@ -208,7 +217,8 @@ func (m *Manager) recordByName(name string) *state.Record {
 	return m.record(id)
 }
 
-// put writes a record durably, then indexes it.
+// put writes a record durably, then indexes a copy of it: r stays the
+// caller's, who may change it and put it again.
 func (m *Manager) put(r *state.Record) error {
 	if err := m.store.Put(r); err != nil {
 		return err
@@ -226,6 +236,8 @@ func (m *Manager) drop(r *state.Record) error {
 	return nil
 }
 
+// volumeOf is what the CSI services see of a record: a new Volume, whose
+// Context map is shared with the record and read-only.
 func (m *Manager) volumeOf(r *state.Record) *Volume {
 	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true, Block: r.Block}
 }
@@ -350,13 +362,14 @@ func IDKey(id string) string     { return "id:" + id }
 func NameKey(name string) string { return "name:" + name }
 func PathKey(p string) string    { return "path:" + p }
 
-// Records returns copies of every record, in any phase.
+// Records returns copies of every record, in any phase (see Clone: the
+// caller's to change).
 func (m *Manager) Records() []state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]state.Record, 0, len(m.records))
 	for _, r := range m.records {
-		out = append(out, *r)
+		out = append(out, *r.Clone())
 	}
 	return out
 }
