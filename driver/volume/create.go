@@ -251,7 +251,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 			return fmt.Errorf("disk %s is held by volume %s but is not claimed", d.ID, r.ID)
 		}
 		rec = &state.Record{ID: pool.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
+			Capacity: d.Size(), Phase: state.Ready, Context: contextOf(p), Block: req.Block}
 		var err error
 		if rec.Identity, err = m.diskIdentity(p, d); err != nil {
 			return err

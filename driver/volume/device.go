@@ -204,7 +204,7 @@ func (m *Manager) Source(t mounter.Table, v *Volume, block bool) (mounter.Source
 // device is there and measured.
 func deviceUsable(d *pool.Disk) bool {
 	_, err := blockDevice(d.Device)
-	return err == nil && d.Size > 0
+	return err == nil && d.Size() > 0
 }
 
 // mountedIdentity identifies the filesystem mounted at a MOUNT disk's root

@@ -288,7 +288,7 @@ func unclaimedIn(p *Pool, id string) *Volume {
 	if d == nil || d.ID != id || p.Claimed(id) { // an old claim's ID is not the free disk
 		return nil
 	}
-	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size, Context: contextOf(p)}
+	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size(), Context: contextOf(p)}
 }
 
 // List returns every volume this plugin owns, sorted by ID: ready records,
