@@ -57,12 +57,10 @@ func (m *Manager) mountRecords() []*state.Record {
 // pool that goes missing is reported unhealthy (it serves nothing new and
 // nothing in it is deleted), one that comes back is taken into service. An
 // optional pool this node lacks (see lacking) is reported absent, at info.
+// It changes what List shows only through a disk measured late, which the
+// List cache notices (pool.Pool.Gen): a check that changed nothing keeps
+// the cached answer.
 func (m *Manager) CheckHealth() {
-	defer func() { // disks measured late change what List shows
-		m.mu.Lock()
-		m.gen++
-		m.mu.Unlock()
-	}()
 	for _, p := range m.order {
 		healthy, err := m.refresh(p)
 		absent := !healthy && m.lacking(p)

@@ -86,16 +86,20 @@ type Manager struct {
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
 	disks   map[string]string        // pool/disk ID -> ID of the MOUNT record holding it
-	gen     uint64                   // bumped by every index change
+	gen     uint64                   // bumped by every index change, and only then
 	listed  listCache
 }
 
-// listCache keeps the last List answer until the index changes.
+// listCache keeps the last List answer until what it lists changes: the
+// index (Manager.gen) or the free disks of a pool that lists them
+// (pool.Pool.Gen: claims, disks measured late).
 type listCache struct {
 	mu   sync.Mutex
-	gen  uint64
+	key  listKey
 	vols []*Volume
 }
+
+type listKey struct{ gen, pools uint64 }
 
 // New opens the state directory, loads every record, initialises the pools
 // and converges what a crash left half-done. A record that cannot be read
@@ -297,9 +301,15 @@ func unclaimedIn(p *Pool, id string) *Volume {
 func (m *Manager) List() []*Volume {
 	m.listed.mu.Lock()
 	defer m.listed.mu.Unlock()
+	var key listKey
+	for _, p := range m.order { // read before what they count
+		if p.ListUnclaimed {
+			key.pools += p.Gen()
+		}
+	}
 	m.mu.RLock()
-	gen := m.gen
-	if m.listed.vols != nil && m.listed.gen == gen {
+	key.gen = m.gen
+	if m.listed.vols != nil && m.listed.key == key {
 		m.mu.RUnlock()
 		return m.listed.vols
 	}
@@ -318,7 +328,7 @@ func (m *Manager) List() []*Volume {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	m.listed.gen, m.listed.vols = gen, out
+	m.listed.key, m.listed.vols = key, out
 	return out
 }
 
