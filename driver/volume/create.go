@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/keylock"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -39,13 +40,13 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	if err := pool.CheckRange(req.Required, req.Limit); err != nil {
 		return nil, err
 	}
-	unlock, err := m.Lock(ctx, NameKey(req.Name))
+	held, err := m.lock(ctx, NameKey(req.Name)) // then an ID: see createDir
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer held.Unlock()
 	if r := m.recordByName(req.Name); r != nil {
-		return m.resume(ctx, r, req)
+		return m.resume(ctx, held, r, req)
 	}
 	cands, err := fsTypeCandidates(m.candidates(req.Selector), req.FSType)
 	if err != nil {
@@ -62,7 +63,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	for _, p := range cands {
 		var v *Volume
 		if p.Kind.Directory() {
-			v, err = m.createDir(ctx, p, req)
+			v, err = m.createDir(ctx, held, p, req)
 		} else {
 			v, err = m.claimDisk(p, req)
 		}
@@ -105,8 +106,9 @@ func fsTypeCandidates(cands []*Pool, fsType string) ([]*Pool, error) {
 	return kept, nil
 }
 
-// resume answers a CreateVolume for a name that already has a record.
-func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest) (*Volume, error) {
+// resume answers a CreateVolume for a name that already has a record (held:
+// the name's lock).
+func (m *Manager) resume(ctx context.Context, held *keylock.Held, r *state.Record, req CreateRequest) (*Volume, error) {
 	p := m.pools[r.Pool]
 	switch {
 	case r.Phase == state.Deleting || p != nil && r.Phase == state.Ready && m.trashed(p, r.ID):
@@ -116,7 +118,7 @@ func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest
 	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block:
 		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
 	case r.Phase == state.Creating:
-		unlock, err := m.Lock(ctx, IDKey(r.ID))
+		unlock, err := lockMore(ctx, held, IDKey(r.ID))
 		if err != nil {
 			return nil, err
 		}
@@ -131,8 +133,9 @@ func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest
 	return m.volumeOf(r), nil
 }
 
-// createDir makes a ROOT or PATH volume.
-func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*Volume, error) {
+// createDir makes a ROOT or PATH volume (held: the name's lock, to which it
+// adds the ID's).
+func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, req CreateRequest) (*Volume, error) {
 	size, err := pool.DirVolumeSize(req.Required, req.Limit)
 	if err != nil {
 		return nil, err
@@ -146,7 +149,7 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	}
 	defer root.Close()
 	id := dirVolumeID(p, req.Name)
-	unlock, err := m.Lock(ctx, IDKey(id))
+	unlock, err := lockMore(ctx, held, IDKey(id))
 	if err != nil {
 		return nil, err
 	}

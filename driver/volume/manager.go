@@ -67,8 +67,8 @@ type Manager struct {
 	pools     map[string]*Pool
 	order     []*Pool // configuration order
 
-	// Locks are taken name before ID before path; node operations take ID
-	// and path keys. No lock here is held across another RPC's wait.
+	// Locks are the per-key locks of operations (see Lock and the key
+	// classes below). No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
 	usage   usageCache
@@ -357,20 +357,49 @@ func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
 	return available, maximum
 }
 
-// Lock takes the keys or fails with ErrBusy when ctx ends first.
-func (m *Manager) Lock(ctx context.Context, keys ...string) (func(), error) {
-	unlock, err := m.Locks.LockAll(ctx, keys...)
+// Lock takes all of an operation's keys at once, in the order of their
+// classes (a volume name, then a volume ID, then a CO path), or fails with
+// ErrBusy when ctx ends first. It returns the function that releases them.
+func (m *Manager) Lock(ctx context.Context, keys ...keylock.Key) (func(), error) {
+	h, err := m.lock(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	return h.Unlock, nil
+}
+
+// lock is Lock for an operation that takes keys of a higher class later,
+// through what it holds (lockMore).
+func (m *Manager) lock(ctx context.Context, keys ...keylock.Key) (*keylock.Held, error) {
+	h, err := m.Locks.LockAll(ctx, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
+	}
+	return h, nil
+}
+
+// lockMore takes keys of a higher class than the operation holds in h (a
+// lower one panics: see keylock), or fails with ErrBusy.
+func lockMore(ctx context.Context, h *keylock.Held, keys ...keylock.Key) (func(), error) {
+	unlock, err := h.Lock(ctx, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
 	}
 	return unlock, nil
 }
 
+// The classes of lock keys, in the order an operation takes them.
+const (
+	nameClass keylock.Class = iota + 1 // a CO's volume name: CreateVolume
+	idClass                            // a volume ID
+	pathClass                          // a CO path, staging or target
+)
+
 // IDKey, NameKey and PathKey are the lock keys of a volume, its name and a
 // CO path (staging or target).
-func IDKey(id string) string     { return "id:" + id }
-func NameKey(name string) string { return "name:" + name }
-func PathKey(p string) string    { return "path:" + p }
+func IDKey(id string) keylock.Key     { return keylock.Key{Class: idClass, Name: id} }
+func NameKey(name string) keylock.Key { return keylock.Key{Class: nameClass, Name: name} }
+func PathKey(p string) keylock.Key    { return keylock.Key{Class: pathClass, Name: p} }
 
 // Records returns copies of every record, in any phase (see Clone: the
 // caller's to change).
