@@ -45,12 +45,12 @@ func (m *Manager) converge(recs []*state.Record) {
 		case r.Phase == state.Deleting && r.Erase != nil:
 			m.startErase(p, r) // resumes from the recorded offset, in the background
 		case r.Phase == state.Ready && m.trashed(p, r.ID):
-			err = m.finishDelete(p, r) // a delete interrupted after its move to the trash
+			err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
 		case r.Phase == state.Ready:
 			continue
 		case r.Phase == state.Deleting:
 			if err = m.checkUnused(p, r.ID); err == nil {
-				err = m.finishDelete(p, r)
+				err = m.finishDelete(m.erases.ctx, p, r)
 			}
 		case !p.Kind.Directory(): // a MOUNT claim has nothing to make
 			ready := *r

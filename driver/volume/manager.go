@@ -71,10 +71,9 @@ type Manager struct {
 	// classes below). No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
-	usage   usageCache
-	erasing sync.Mutex // guards erases
-	erases  eraser
-	quotas  quotas
+	usage  usageCache
+	erases eraser
+	quotas quotas
 
 	// The in-memory index of the records. It owns the values it holds:
 	// index stores a copy of what it is given, and every read (record,
@@ -111,6 +110,8 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	}
 	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
 		records: map[string]*state.Record{}, names: map[string]string{}, disks: map[string]string{}}
+	m.erases.ctx, m.erases.cancel = context.WithCancel(context.Background())
+	m.erases.run = m.erase
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
@@ -148,8 +149,10 @@ func toErrs(bad []*state.LoadError) []error {
 	return out
 }
 
-// Close releases the state directory.
+// Close stops the background erases and waits for them (each resumes at
+// the next start, from its record), then releases the state directory.
 func (m *Manager) Close() error {
+	m.closeErases()
 	m.stateRoot.Close()
 	return m.store.Close()
 }
