@@ -117,18 +117,8 @@ func (m *Manager) resume(ctx context.Context, held *keylock.Held, r *state.Recor
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
 	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block:
 		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
-	case r.Phase == state.Creating:
-		unlock, err := lockMore(ctx, held, IDKey(r.ID))
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		root, err := p.open()
-		if err != nil {
-			return nil, err
-		}
-		defer root.Close()
-		return m.finishCreate(root, p, r)
+	case legacyCreating(r):
+		return m.resumeCreating(ctx, held, p, r)
 	}
 	return m.volumeOf(r), nil
 }
@@ -208,27 +198,6 @@ func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error
 		return err
 	}
 	return nil
-}
-
-// finishCreate makes the directory of a `creating` record and marks it
-// ready; if the directory cannot be made, the reservation is rolled back.
-func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volume, error) {
-	ready := *rec
-	if err := m.makeVolumeDir(root, p, &ready); err != nil {
-		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
-		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
-			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
-		} else {
-			m.releaseProject(p, rec.ProjectID)
-		}
-		return nil, err
-	}
-	failpoint.Inject(failpoint.CreateMkdir)
-	ready.Phase = state.Ready
-	if err := m.put(&ready); err != nil {
-		return nil, err // the `creating` record stays; a retry finishes
-	}
-	return m.volumeOf(&ready), nil
 }
 
 // claimDisk hands out the smallest free disk of a MOUNT pool that fits. Its
