@@ -416,6 +416,18 @@ func (m *Manager) Records() []state.Record {
 	return out
 }
 
+// VolumeCounts is how many records each pool holds, in any phase (by pool
+// name): what Records would count, without copying them.
+func (m *Manager) VolumeCounts() map[string]int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]int{}
+	for _, r := range m.records {
+		out[r.Pool]++
+	}
+	return out
+}
+
 // PoolUsage is the pool's accounting, counting only usable MOUNT disks
 // free, and a ROOT/PATH pool's free room at most what its filesystem can
 // still hold beyond its reserve: what GetCapacity offers.
