@@ -135,7 +135,7 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
-	for _, r := range m.Records() {
+	for _, r := range m.mountRecords() { // only MOUNT records have an identity
 		if pool.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
