@@ -91,10 +91,7 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{}
-	for _, r := range c.vols.Records() {
-		counts[r.Pool]++
-	}
+	counts := c.vols.VolumeCounts()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/localdisk-csi/localdisk/driver/mounter/fakemounter"
+	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
 func TestNodeStageVolume_Replay(t *testing.T) {
@@ -209,7 +210,7 @@ func TestNode_BlockOnDirectoryVolume(t *testing.T) {
 
 func TestNode_Busy(t *testing.T) {
 	e := newEnv(t)
-	unlock, err := e.vols.Lock(context.Background(), "id:"+e.id)
+	unlock, err := e.vols.Lock(context.Background(), volume.IDKey(e.id))
 	if err != nil {
 		t.Fatal(err)
 	}

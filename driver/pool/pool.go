@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/localdisk-csi/localdisk/driver/layout"
 )
@@ -16,16 +17,21 @@ const DefaultVolumeSize = 1 << 30
 
 // Pool is a configured pool at run time: its capacity and what is charged
 // against it. Charging happens only under the pool's short accounting mutex,
-// together with the state write that makes the charge durable.
+// together with the state write that makes the charge durable. Nothing is
+// measured under the mutex: the filters that say which disks are usable
+// (they stat them) run before it is taken.
 type Pool struct {
 	Spec
-	// Disks are the MOUNT pool's disks, sorted by size then ID.
+	// Disks are the MOUNT pool's disks, sorted by size then ID when the
+	// pool is made. The slice and each Disk's fields but its size (Size,
+	// SetDiskSize) never change.
 	Disks []*Disk
 
 	mu        sync.Mutex
 	capacity  int64 // what a ROOT/PATH pool may hand out, whole MiB
 	allocated int64
 	claimed   map[string]bool // disk ID -> claimed by a volume record
+	gen       atomic.Uint64   // bumped by every change of claimed or of a disk's size
 }
 
 // Disk is one whole disk of a MOUNT pool.
@@ -39,12 +45,17 @@ type Disk struct {
 	Device      string
 	FSType      string
 	MkfsOptions []string
-	// Size is the filesystem's (mounted disk) or device's size, whole MiB.
-	Size int64
+	// size is the filesystem's (mounted disk) or device's size, whole MiB,
+	// 0 until measured: read with Size and set with Pool.SetDiskSize,
+	// atomically, so it is read anywhere without the pool's mutex.
+	size atomic.Int64
 }
 
 // IsDevice reports whether the disk is a block device localdisk mounts.
 func (d *Disk) IsDevice() bool { return d.Device != "" }
+
+// Size is the disk's size in whole MiB, 0 until it was measured.
+func (d *Disk) Size() int64 { return d.size.Load() }
 
 // New makes a pool; capacity is the ROOT/PATH capacity in bytes (rounded
 // down to MiB), disks the measured MOUNT disks.
@@ -53,7 +64,7 @@ func New(spec Spec, capacity int64, disks []*Disk) *Pool {
 	p.Disks = append(p.Disks, disks...)
 	sort.Slice(p.Disks, func(i, j int) bool {
 		a, b := p.Disks[i], p.Disks[j]
-		return a.Size < b.Size || a.Size == b.Size && a.ID < b.ID
+		return a.Size() < b.Size() || a.Size() == b.Size() && a.ID < b.ID
 	})
 	return p
 }
@@ -120,26 +131,41 @@ type Usage struct {
 }
 
 // Usage reports the pool's accounting. usable filters MOUNT disks that can be
-// handed out now (mounted and healthy); nil means all.
+// handed out now (mounted and healthy); nil means all. It is asked of
+// every disk before the accounting mutex is taken.
 func (p *Pool) Usage(usable func(*Disk) bool) Usage {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.Kind.Directory() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		free := max(p.capacity-p.allocated, 0)
 		return Usage{Capacity: p.capacity, Allocated: p.allocated, Free: free, MaxVolume: free}
 	}
+	ok := usableDisks(p.Disks, usable, nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var u Usage
-	for _, d := range p.Disks {
-		u.Capacity += d.Size
+	for i, d := range p.Disks {
+		size := d.Size()
+		u.Capacity += size
 		if p.claimed[d.ID] {
-			u.Allocated += d.Size
-		} else if usable == nil || usable(d) {
-			u.Free += d.Size
+			u.Allocated += size
+		} else if ok[i] {
+			u.Free += size
 			u.FreeDisks++
-			u.MaxVolume = max(u.MaxVolume, d.Size)
+			u.MaxVolume = max(u.MaxVolume, size)
 		}
 	}
 	return u
+}
+
+// usableDisks asks usable (nil: every disk is) of each disk that want
+// (nil: every disk) selects, with no lock held: usable may stat them.
+func usableDisks(disks []*Disk, usable func(*Disk) bool, want func(*Disk) bool) []bool {
+	ok := make([]bool, len(disks))
+	for i, d := range disks {
+		ok[i] = (want == nil || want(d)) && (usable == nil || usable(d))
+	}
+	return ok
 }
 
 // Reserve charges size bytes to a ROOT or PATH pool, then calls write (the
@@ -220,10 +246,15 @@ func (p *Pool) SetCapacity(bytes int64) {
 
 // SetDiskSize records a MOUNT disk's size, once it could be measured.
 func (p *Pool) SetDiskSize(d *Disk, bytes int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d.Size = FloorMiB(max(bytes, 0))
+	size := FloorMiB(max(bytes, 0))
+	if d.size.Swap(size) != size {
+		p.gen.Add(1)
+	}
 }
+
+// Gen changes whenever a disk of the pool is claimed or freed or its size
+// is measured: what the pool lists of its free disks may have changed.
+func (p *Pool) Gen() uint64 { return p.gen.Load() }
 
 // Release undoes a charge once write (the record's removal) succeeded; the
 // room is held until then.
@@ -251,23 +282,28 @@ func (p *Pool) Charge(size int64) {
 
 // ClaimDisk claims the smallest free usable disk whose size fits the range,
 // then calls write for it outside the accounting mutex; the claim is undone
-// when write fails. ErrOutOfRange: no disk of the pool could ever fit.
+// when write fails. usable is asked of the disks that fit before the mutex
+// is taken. ErrOutOfRange: no disk of the pool could ever fit.
 func (p *Pool) ClaimDisk(required, limit int64, usable func(*Disk) bool, write func(*Disk) error) (*Disk, error) {
+	fits := func(d *Disk) bool { return Fits(d.Size(), required, limit) }
+	ok := usableDisks(p.Disks, usable, fits)
 	p.mu.Lock()
 	anyFits := false
-	for _, d := range p.Disks {
-		if !Fits(d.Size, required, limit) {
+	for i, d := range p.Disks {
+		if !fits(d) {
 			continue
 		}
 		anyFits = true
-		if p.claimed[d.ID] || (usable != nil && !usable(d)) {
+		if p.claimed[d.ID] || !ok[i] {
 			continue
 		}
 		p.claimed[d.ID] = true
+		p.gen.Add(1)
 		p.mu.Unlock()
 		if err := write(d); err != nil {
 			p.mu.Lock()
 			delete(p.claimed, d.ID)
+			p.gen.Add(1)
 			p.mu.Unlock()
 			return nil, err
 		}
@@ -294,6 +330,7 @@ func (p *Pool) SetClaimed(id string, claimed bool, write func() error) error {
 	} else {
 		delete(p.claimed, layout.DiskOf(id))
 	}
+	p.gen.Add(1)
 	return nil
 }
 

@@ -114,7 +114,7 @@ func TestPool_ReserveConcurrent(t *testing.T) {
 }
 
 func TestPool_ClaimDisk(t *testing.T) {
-	disks := []*Disk{{ID: "d-c", Size: 30 * MiB}, {ID: "d-a", Size: 10 * MiB}, {ID: "d-b", Size: 20 * MiB}}
+	disks := []*Disk{disk("d-c", 30*MiB), disk("d-a", 10*MiB), disk("d-b", 20*MiB)}
 	p := New(Spec{Name: "d", Kind: Mount}, 0, disks)
 	ok := func(*Disk) error { return nil }
 	d, err := p.ClaimDisk(15*MiB, 0, nil, ok)
@@ -183,5 +183,59 @@ func TestPool_ReserveUpTo(t *testing.T) {
 	tiny := New(Spec{Name: "tiny", Kind: Root}, MiB-1, nil)
 	if _, err := tiny.ReserveUpTo(DefaultVolumeSize, write); !errors.Is(err, ErrOutOfRange) {
 		t.Errorf("a pool below 1 MiB: %v, want ErrOutOfRange", err)
+	}
+}
+
+// disk is a measured disk of size bytes.
+func disk(id string, size int64) *Disk {
+	d := &Disk{ID: id}
+	d.size.Store(size)
+	return d
+}
+
+// A disk's size is measured while the pool is read and claimed (run with
+// -race): it has one rule, atomic, wherever it is read. Usage and ClaimDisk
+// ask the usable filter with the accounting mutex free (the filter takes
+// the pool's own accounting paths, which would deadlock under it), and Gen
+// changes with every claim and measurement.
+func TestPool_DiskSizeAndUsableOutsideTheMutex(t *testing.T) {
+	disks := []*Disk{{ID: "d-a"}, {ID: "d-b"}}
+	p := New(Spec{Name: "d", Kind: Mount}, 0, disks)
+	usable := func(d *Disk) bool {
+		p.Claimed(d.ID) // takes the mutex: Usage must not hold it here
+		return d.Size() > 0
+	}
+	gen := p.Gen()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for _, d := range disks {
+			p.SetDiskSize(d, 10*MiB+1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 100 {
+			if u := p.Usage(usable); u.Free%MiB != 0 || u.Free > 20*MiB {
+				t.Errorf("usage = %+v", u)
+			}
+		}
+	}()
+	wg.Wait()
+	if u := p.Usage(usable); u.Free != 20*MiB || u.FreeDisks != 2 {
+		t.Errorf("usage once measured = %+v, want 2 disks of 10 MiB", u)
+	}
+	if p.Gen() == gen {
+		t.Error("Gen did not change when the disks were measured")
+	}
+	gen = p.Gen()
+	p.SetDiskSize(disks[0], 10*MiB)
+	if p.Gen() != gen {
+		t.Error("Gen changed although no size did")
+	}
+	d, err := p.ClaimDisk(0, 0, usable, func(*Disk) error { return nil })
+	if err != nil || p.Gen() == gen {
+		t.Errorf("claim: %v %v, gen %d (was %d)", d, err, p.Gen(), gen)
 	}
 }

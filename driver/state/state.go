@@ -6,6 +6,8 @@
 //
 // The Store does no locking of its own: callers serialise writes to one
 // record (per-volume locks); writes to different records may run in parallel.
+// It never changes a Record it is given: a Record is a value, and the one
+// in memory that a caller hands to Put stays the caller's.
 package state
 
 import (
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -26,7 +29,10 @@ type Phase string
 
 // The phases of a record.
 const (
-	// Creating: capacity is reserved; the directory may not exist yet.
+	// Creating is legacy: versions before the single-write create recorded
+	// it (capacity reserved, the directory perhaps not made yet). Nothing
+	// writes it any more; Load still reads it, and the volume manager's
+	// start-up converges such a record (driver/volume/legacy.go).
 	Creating Phase = "creating"
 	// Ready: the volume exists and may be published.
 	Ready Phase = "ready"
@@ -71,6 +77,19 @@ type Record struct {
 	Block bool `json:"block,omitempty"`
 	// Erase is the progress of a device disk's erase while `deleting`.
 	Erase *Erase `json:"erase,omitempty"`
+}
+
+// Clone returns a copy of r that shares nothing with it: its maps and its
+// Erase are copied too, so either can be changed without the other seeing.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Context = maps.Clone(r.Context)
+	c.Identity = maps.Clone(r.Identity)
+	if r.Erase != nil {
+		e := *r.Erase
+		c.Erase = &e
+	}
+	return &c
 }
 
 // Erase records how far a device erase got, so a restart resumes it.
@@ -127,14 +146,16 @@ func (s *Store) Close() error {
 	return s.root.Close()
 }
 
-// Put writes r durably, replacing any earlier record of the same ID. When it
-// returns an error the old record (or its absence) is intact.
+// Put writes r durably, with the current format Version (r itself is not
+// changed), replacing any earlier record of the same ID. When it returns an
+// error the old record (or its absence) is intact.
 func (s *Store) Put(r *Record) error {
 	if !ValidID(r.ID) {
 		return fmt.Errorf("record: invalid volume ID %q", r.ID)
 	}
-	r.Version = Version
-	data, err := json.Marshal(r)
+	v := *r
+	v.Version = Version
+	data, err := json.Marshal(&v)
 	if err != nil {
 		return err
 	}

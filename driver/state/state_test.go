@@ -137,3 +137,35 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// Put writes the format version without changing the caller's record, and
+// a Clone shares nothing with its original.
+func TestRecord_PutAndCloneLeaveTheOriginal(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := rec("a")
+	r.Version = 0
+	r.Identity = map[string]string{"wwn": "x"}
+	r.Erase = &Erase{Method: "zero"}
+	if err := s.Put(r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Version != 0 {
+		t.Errorf("Put changed the caller's record: version %d", r.Version)
+	}
+	recs, _, err := s.Load()
+	if err != nil || len(recs) != 1 || recs[0].Version != Version {
+		t.Fatalf("load after Put: %v %v", recs, err)
+	}
+	c := r.Clone()
+	c.Context["pool"], c.Identity["wwn"], c.Erase.Offset = "q", "y", 1
+	if r.Context["pool"] != "p" || r.Identity["wwn"] != "x" || r.Erase.Offset != 0 {
+		t.Errorf("a change to a clone reached the original: %+v %+v", r, r.Erase)
+	}
+	if c := (&Record{ID: "b"}).Clone(); c.Context != nil || c.Identity != nil || c.Erase != nil {
+		t.Errorf("clone of a record without maps or erase: %+v", c)
+	}
+}

@@ -50,7 +50,7 @@ func (m *Manager) Health(id string, walk bool) ([]Condition, error) {
 	if errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if errors.Is(err, ErrBusy) { // being created: nothing is wrong yet
+	if errors.Is(err, ErrBusy) { // a legacy `creating` record: nothing is wrong yet
 		return nil, nil
 	}
 	var u Usage

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"syscall"
 
 	"github.com/sirupsen/logrus"
 
@@ -15,9 +14,10 @@ import (
 )
 
 // converge charges the records loaded (and indexed) at start-up to their
-// pools, and finishes or rolls back what a crash left half-done: a
-// `creating` directory volume is rolled back (it was never handed out), a
-// `deleting` one is deleted. Nothing is done in an unhealthy pool.
+// pools, and finishes what a crash left half-done: a `deleting` volume is
+// deleted, one whose directory is already in the trash too, and a legacy
+// `creating` one is settled (legacy.go). Nothing is done in an unhealthy
+// pool.
 func (m *Manager) converge(recs []*state.Record) {
 	for _, r := range recs {
 		p := m.pools[r.Pool]
@@ -45,19 +45,15 @@ func (m *Manager) converge(recs []*state.Record) {
 		case r.Phase == state.Deleting && r.Erase != nil:
 			m.startErase(p, r) // resumes from the recorded offset, in the background
 		case r.Phase == state.Ready && m.trashed(p, r.ID):
-			err = m.finishDelete(p, r) // a delete interrupted after its move to the trash
+			err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
 		case r.Phase == state.Ready:
 			continue
 		case r.Phase == state.Deleting:
 			if err = m.checkUnused(p, r.ID); err == nil {
-				err = m.finishDelete(p, r)
+				err = m.finishDelete(m.erases.ctx, p, r)
 			}
-		case !p.Kind.Directory(): // a MOUNT claim has nothing to make
-			ready := *r
-			ready.Phase = state.Ready
-			err = m.put(&ready)
-		default:
-			err = m.rollbackCreate(p, r)
+		case legacyCreating(r):
+			err = m.convergeCreating(p, r)
 		}
 		if err != nil {
 			log.WithError(err).Warn("could not converge half-done volume; left as is")
@@ -66,6 +62,10 @@ func (m *Manager) converge(recs []*state.Record) {
 		}
 	}
 	for _, r := range recs {
+		r = m.record(r.ID) // as converged: a delete finished above dropped it
+		if r == nil {
+			continue
+		}
 		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
 			m.reapplyLimit(p, r)
 		}
@@ -78,29 +78,6 @@ func (m *Manager) converge(recs []*state.Record) {
 				Warn("pool is smaller than what its volumes hold: every volume is kept and served, but no new volume fits until it grows")
 		}
 	}
-}
-
-// rollbackCreate undoes a `creating` record: its directory was never handed
-// out, so it is empty. A non-empty one is kept and promoted instead.
-func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
-	root, err := p.open()
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	err = root.Remove(path.Join(volumesDir, r.ID))
-	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-		_, err = m.finishCreate(root, p, r)
-		return err
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
-		return err
-	}
-	m.releaseProject(p, r.ProjectID)
-	return nil
 }
 
 // reapplyLimit re-verifies a volume's quota at start-up (an expansion may
@@ -116,7 +93,7 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 		return
 	}
 	defer root.Close()
-	if err := m.applyLimit(root, p, r); err != nil {
+	if err := m.reapplyLimitOf(root, p, r); err != nil {
 		log.WithError(err).Warn("could not re-apply the volume's quota")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/keylock"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
@@ -40,13 +41,13 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	if err := pool.CheckRange(req.Required, req.Limit); err != nil {
 		return nil, err
 	}
-	unlock, err := m.Lock(ctx, NameKey(req.Name))
+	held, err := m.lock(ctx, NameKey(req.Name)) // then an ID: see createDir
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer held.Unlock()
 	if r := m.recordByName(req.Name); r != nil {
-		return m.resume(ctx, r, req)
+		return m.resume(ctx, held, r, req)
 	}
 	cands, err := fsTypeCandidates(m.candidates(req.Selector), req.FSType)
 	if err != nil {
@@ -63,7 +64,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	for _, p := range cands {
 		var v *Volume
 		if p.Kind.Directory() {
-			v, err = m.createDir(ctx, p, req)
+			v, err = m.createDir(ctx, held, p, req)
 		} else {
 			v, err = m.claimDisk(p, req)
 		}
@@ -106,8 +107,9 @@ func fsTypeCandidates(cands []*Pool, fsType string) ([]*Pool, error) {
 	return kept, nil
 }
 
-// resume answers a CreateVolume for a name that already has a record.
-func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest) (*Volume, error) {
+// resume answers a CreateVolume for a name that already has a record (held:
+// the name's lock).
+func (m *Manager) resume(ctx context.Context, held *keylock.Held, r *state.Record, req CreateRequest) (*Volume, error) {
 	p := m.pools[r.Pool]
 	switch {
 	case r.Phase == state.Deleting || p != nil && r.Phase == state.Ready && m.trashed(p, r.ID):
@@ -116,24 +118,15 @@ func (m *Manager) resume(ctx context.Context, r *state.Record, req CreateRequest
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
 	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block:
 		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
-	case r.Phase == state.Creating:
-		unlock, err := m.Lock(ctx, IDKey(r.ID))
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		root, err := p.open()
-		if err != nil {
-			return nil, err
-		}
-		defer root.Close()
-		return m.finishCreate(root, p, r)
+	case legacyCreating(r):
+		return m.resumeCreating(ctx, held, p, r)
 	}
 	return m.volumeOf(r), nil
 }
 
-// createDir makes a ROOT or PATH volume.
-func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*Volume, error) {
+// createDir makes a ROOT or PATH volume (held: the name's lock, to which it
+// adds the ID's).
+func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, req CreateRequest) (*Volume, error) {
 	size, err := pool.DirVolumeSize(req.Required, req.Limit)
 	if err != nil {
 		return nil, err
@@ -147,7 +140,7 @@ func (m *Manager) createDir(ctx context.Context, p *Pool, req CreateRequest) (*V
 	}
 	defer root.Close()
 	id := layout.DirVolumeID(p.Name, req.Name)
-	unlock, err := m.Lock(ctx, IDKey(id))
+	unlock, err := lockMore(ctx, held, IDKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -208,27 +201,6 @@ func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error
 	return nil
 }
 
-// finishCreate makes the directory of a `creating` record and marks it
-// ready; if the directory cannot be made, the reservation is rolled back.
-func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volume, error) {
-	ready := *rec
-	if err := m.makeVolumeDir(root, p, &ready); err != nil {
-		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
-		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
-			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
-		} else {
-			m.releaseProject(p, rec.ProjectID)
-		}
-		return nil, err
-	}
-	failpoint.Inject(failpoint.CreateMkdir)
-	ready.Phase = state.Ready
-	if err := m.put(&ready); err != nil {
-		return nil, err // the `creating` record stays; a retry finishes
-	}
-	return m.volumeOf(&ready), nil
-}
-
 // claimDisk hands out the smallest free disk of a MOUNT pool that fits. Its
 // existing data is kept.
 func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
@@ -252,7 +224,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 			return fmt.Errorf("disk %s is held by volume %s but is not claimed", d.ID, r.ID)
 		}
 		rec = &state.Record{ID: layout.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-			Capacity: d.Size, Phase: state.Ready, Context: contextOf(p), Block: req.Block}
+			Capacity: d.Size(), Phase: state.Ready, Context: contextOf(p), Block: req.Block}
 		var err error
 		if rec.Identity, err = m.diskIdentity(p, d); err != nil {
 			return err

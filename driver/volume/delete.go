@@ -94,7 +94,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// disk, which has the same ID.
 		return m.eraseDisk(ctx, p, r)
 	}
-	return m.finishDelete(p, r)
+	return m.finishDelete(ctx, p, r)
 }
 
 // checkUnused fails with ErrInUse while the volume is mounted anywhere (its
@@ -129,8 +129,11 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 	return nil
 }
 
-// finishDelete removes the data of a `deleting` record and drops it.
-func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
+// finishDelete removes the data of a `deleting` record and drops it. The
+// wipe of a MOUNT disk stops between two entries when ctx ends (a
+// directory volume's removal does not look at it): the record stays
+// `deleting`, and start-up finishes it.
+func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) error {
 	if !p.Kind.Directory() {
 		d := p.Disk(r.ID)
 		if d == nil {
@@ -142,7 +145,7 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 		if err := m.checkMountedDisk(r.ID, d.Path); err != nil {
 			return err
 		}
-		if err := wipeDisk(d.Path); err != nil {
+		if err := wipeDisk(ctx, d.Path); err != nil {
 			return err
 		}
 		if err := m.removeMark(r.ID); err != nil {
@@ -174,7 +177,7 @@ func (m *Manager) finishDelete(p *Pool, r *state.Record) error {
 
 // wipeDisk removes everything on a MOUNT disk, never following a symlink out
 // of it, and only while it is really mounted there.
-func wipeDisk(dir string) error {
+func wipeDisk(ctx context.Context, dir string) error {
 	if !mountRoot(dir) {
 		return fmt.Errorf("%w: disk %s is not mounted; nothing wiped", ErrUnhealthy, dir)
 	}
@@ -183,26 +186,29 @@ func wipeDisk(dir string) error {
 		return fmt.Errorf("wipe %s: %w", dir, err)
 	}
 	defer root.Close()
-	if err := emptyDir(root, lostFound); err != nil {
+	if err := emptyDir(ctx, root, lostFound); err != nil {
 		return fmt.Errorf("wipe %s: %w", dir, err)
 	}
 	return nil
 }
 
 // emptyDir removes every entry of root except keep, which is emptied if it
-// is a directory.
-func emptyDir(root *os.Root, keep string) error {
+// is a directory, until ctx ends.
+func emptyDir(ctx context.Context, root *os.Root, keep string) error {
 	entries, err := fs.ReadDir(root.FS(), ".")
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if e.Name() == keep && e.IsDir() {
 			sub, err := root.OpenRoot(keep)
 			if err != nil {
 				return err
 			}
-			err = emptyDir(sub, "")
+			err = emptyDir(ctx, sub, "")
 			sub.Close()
 			if err != nil {
 				return err

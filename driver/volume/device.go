@@ -136,7 +136,7 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
-	for _, r := range m.Records() {
+	for _, r := range m.mountRecords() { // only MOUNT records have an identity
 		if layout.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && sameDisk(r.Identity, id) {
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
@@ -205,7 +205,7 @@ func (m *Manager) Source(t mounter.Table, v *Volume, block bool) (mounter.Source
 // device is there and measured.
 func deviceUsable(d *pool.Disk) bool {
 	_, err := blockDevice(d.Device)
-	return err == nil && d.Size > 0
+	return err == nil && d.Size() > 0
 }
 
 // mountedIdentity identifies the filesystem mounted at a MOUNT disk's root

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -24,10 +25,23 @@ const eraseChunk = 1 << 30
 // call 60 s.
 const eraseBudget = 50 * time.Second
 
-// eraser runs at most one erase per disk, in the background.
+// eraser owns the background erases (and wipes): at most one per disk,
+// each under ctx, which Close cancels before it waits for them all (wg).
+// An erase stopped that way, like one a crash stopped, resumes at the next
+// start from its record.
 type eraser struct {
+	mu      sync.Mutex
 	running map[string]chan error // disk ID -> result of the running erase
+	closed  bool                  // no erase starts any more
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	// run is the erase itself (Manager.erase; tests replace it).
+	run func(ctx context.Context, p *Pool, r *state.Record) error
 }
+
+// errClosing is what an erase asked for after Close gets.
+var errClosing = fmt.Errorf("%w: the plugin is stopping; the erase resumes at its next start", ErrBusy)
 
 // eraseDisk starts (or joins) the erase of a `deleting` device volume, or
 // the wipe of a mounted-filesystem disk (see erase), and waits for it up to
@@ -51,15 +65,23 @@ func (m *Manager) eraseDisk(ctx context.Context, p *Pool, r *state.Record) error
 	}
 }
 
-// startErase runs the erase in its own goroutine; the returned channel gets
-// its result (and is closed), also for callers that join a running erase.
+// startErase runs the erase in its own goroutine, owned by the eraser; the
+// returned channel gets its result (and is closed), also for callers that
+// join a running erase.
 func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
-	m.erasing.Lock()
-	defer m.erasing.Unlock()
-	if m.erases.running == nil {
-		m.erases.running = map[string]chan error{}
+	e := &m.erases
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		done := make(chan error, 1)
+		done <- errClosing
+		close(done)
+		return done
 	}
-	if ch, ok := m.erases.running[r.ID]; ok {
+	if e.running == nil {
+		e.running = map[string]chan error{}
+	}
+	if ch, ok := e.running[r.ID]; ok {
 		return waitFor(ch)
 	}
 	if !m.erasePending(r.ID) {
@@ -70,24 +92,40 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 		return done
 	}
 	ch := make(chan error, 1)
-	m.erases.running[r.ID] = ch
+	e.running[r.ID] = ch
+	r = r.Clone() // the erase's own: it records its progress in it
+	e.wg.Add(1)
 	go func() {
-		err := m.erase(p, r)
-		if err != nil {
+		defer e.wg.Done()
+		err := e.run(e.ctx, p, r)
+		if err != nil && e.ctx.Err() != nil {
+			m.log.WithError(err).WithField("volume_id", r.ID).Info("erase stopped by shutdown; it resumes at the next start")
+		} else if err != nil {
 			m.log.WithError(err).WithField("volume_id", r.ID).Error("erase failed; retried by the next health check, DeleteVolume or a restart")
 		}
-		m.erasing.Lock()
-		delete(m.erases.running, r.ID)
-		m.erasing.Unlock()
+		e.mu.Lock()
+		delete(e.running, r.ID)
+		e.mu.Unlock()
 		ch <- err
 		close(ch)
 	}()
 	return waitFor(ch)
 }
 
+// closeErases stops every erase (they resume at the next start) and waits
+// for them to return; none starts afterwards.
+func (m *Manager) closeErases() {
+	e := &m.erases
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+}
+
 // erasePending reports whether the volume's current record still asks for
 // an erase (or a disk's wipe). An erase drops the record before it leaves erases.running, so
-// under m.erasing a record that is not pending cannot become pending again
+// under erases.mu a record that is not pending cannot become pending again
 // through this erase.
 func (m *Manager) erasePending(id string) bool {
 	m.mu.RLock()
@@ -115,11 +153,13 @@ func (m *Manager) EraseBacklog() int {
 	return n
 }
 
-// erase erases the device, recording progress, then frees the disk; a
-// disk given by path (no erase record) is wiped (finishDelete).
-func (m *Manager) erase(p *Pool, r *state.Record) error {
+// erase erases the device, recording progress (each step a new value of
+// r, which is the erase's own copy), then frees the disk; a disk given by
+// path (no erase record) is wiped (finishDelete).
+// Between two steps it stops when ctx ends, its progress recorded.
+func (m *Manager) erase(ctx context.Context, p *Pool, r *state.Record) error {
 	if r.Erase == nil {
-		return m.finishDelete(p, r)
+		return m.finishDelete(ctx, p, r)
 	}
 	d := p.Disk(r.ID)
 	if d == nil {
@@ -142,6 +182,9 @@ func (m *Manager) erase(p *Pool, r *state.Record) error {
 	switch pool.Erase(r.Erase.Method) {
 	case pool.EraseZero:
 		for off := r.Erase.Offset; off < size; {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("zero %s: stopped at %d: %w", dev, off, err)
+			}
 			n := min(int64(eraseChunk), size-off)
 			if err := zeroRange(f, off, n); err != nil {
 				return fmt.Errorf("zero %s at %d: %w", dev, off, err)
@@ -164,7 +207,7 @@ func (m *Manager) erase(p *Pool, r *state.Record) error {
 		return err
 	}
 	f.Close()
-	if err := wipeSignatures(dev); err != nil {
+	if err := wipeSignatures(ctx, dev); err != nil {
 		return err
 	}
 	log.Info("disk erased")
@@ -192,8 +235,8 @@ func zeroRange(f *os.File, off, n int64) error {
 
 // wipeSignatures removes every filesystem and partition-table signature, so
 // the next stage formats the device afresh (wipefs(8), argument vector).
-func wipeSignatures(dev string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func wipeSignatures(ctx context.Context, dev string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "wipefs", "--all", "--quiet", dev).CombinedOutput(); err != nil {
 		return fmt.Errorf("wipefs %s: %v: %s", dev, err, out)

@@ -1,7 +1,10 @@
 package volume
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -41,5 +44,48 @@ func TestStartErase_StaleRecordStartsNothing(t *testing.T) {
 func TestKindMountIsPoolMount(t *testing.T) {
 	if string(pool.Mount) != state.KindMount {
 		t.Fatalf("state.KindMount = %q, pool.Mount = %q", state.KindMount, pool.Mount)
+	}
+}
+
+// Close stops the background erases and waits for them: an erase running
+// when Close is called sees its context end and has returned when Close
+// returns; none starts afterwards. (Its record stays `deleting`, with the
+// progress it recorded, and the next start resumes it.)
+func TestClose_StopsAndWaitsForErases(t *testing.T) {
+	f := newFixture(t)
+	m := f.m
+	r := &state.Record{ID: "m-disk", Pool: "m", Kind: state.KindMount, Phase: state.Deleting,
+		Erase: &state.Erase{Method: string(pool.EraseZero)}}
+	m.index(r) // a disk being erased (no such pool: the erase below is a stand-in)
+	started, returned := make(chan struct{}), make(chan struct{})
+	m.erases.run = func(ctx context.Context, _ *Pool, got *state.Record) error {
+		got.Erase.Offset = 1 << 30 // the erase's own copy: the index's is not touched
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // a last step: Close must wait for it
+		close(returned)
+		return ctx.Err()
+	}
+	done := m.startErase(nil, r)
+	<-started
+	if again := m.startErase(nil, r); again == nil {
+		t.Fatal("joining the running erase")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-returned:
+	default:
+		t.Fatal("Close returned before the erase it stopped")
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("the stopped erase returned %v, want context.Canceled", err)
+	}
+	if err := <-m.startErase(nil, r); !errors.Is(err, ErrBusy) {
+		t.Errorf("an erase asked for after Close: %v, want ErrBusy (not started)", err)
+	}
+	if got := m.record(r.ID); got == nil || got.Phase != state.Deleting || got.Erase.Offset != 0 {
+		t.Errorf("the record after Close: %+v, want it deleting as the erase last recorded it", got)
 	}
 }

@@ -65,7 +65,7 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 		return 0, err
 	}
 	defer root.Close()
-	if err := m.applyLimit(root, p, rec); err != nil {
+	if err := m.reapplyLimitOf(root, p, rec); err != nil {
 		return 0, fmt.Errorf("raise the quota of volume %s: %w", id, err) // start-up re-applies it
 	}
 	return size, nil

@@ -42,18 +42,13 @@ func (m *Manager) ResumeErases() {
 }
 
 // mountRecords copies the records of MOUNT volumes (through the disk index:
-// not every record), each with its own copy of the erase's progress.
+// not every record).
 func (m *Manager) mountRecords() []*state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]*state.Record, 0, len(m.disks))
 	for _, id := range m.disks {
-		r := *m.records[id]
-		if r.Erase != nil {
-			e := *r.Erase
-			r.Erase = &e
-		}
-		out = append(out, &r)
+		out = append(out, m.records[id].Clone())
 	}
 	return out
 }
@@ -62,12 +57,10 @@ func (m *Manager) mountRecords() []*state.Record {
 // pool that goes missing is reported unhealthy (it serves nothing new and
 // nothing in it is deleted), one that comes back is taken into service. An
 // optional pool this node lacks (see lacking) is reported absent, at info.
+// It changes what List shows only through a disk measured late, which the
+// List cache notices (pool.Pool.Gen): a check that changed nothing keeps
+// the cached answer.
 func (m *Manager) CheckHealth() {
-	defer func() { // disks measured late change what List shows
-		m.mu.Lock()
-		m.gen++
-		m.mu.Unlock()
-	}()
 	for _, p := range m.order {
 		healthy, err := m.refresh(p)
 		absent := !healthy && m.lacking(p)

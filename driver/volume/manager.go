@@ -66,29 +66,38 @@ type Manager struct {
 	pools     map[string]*Pool
 	order     []*Pool // configuration order
 
-	// Locks are taken name before ID before path; node operations take ID
-	// and path keys. No lock here is held across another RPC's wait.
+	// Locks are the per-key locks of operations (see Lock and the key
+	// classes below). No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
-	usage   usageCache
-	erasing sync.Mutex // guards erases
-	erases  eraser
-	quotas  quotas
+	usage  usageCache
+	erases eraser
+	quotas quotas
 
-	mu      sync.RWMutex             // guards the in-memory index only
+	// The in-memory index of the records. It owns the values it holds:
+	// index stores a copy of what it is given, and every read (record,
+	// Records, mountRecords, List) hands out a copy, so that no record a
+	// caller holds is ever the one the index holds. A stored value is never
+	// changed: a change is a new value, written durably (put, drop) and
+	// then indexed in place of the old one. mu guards the maps and gen.
+	mu      sync.RWMutex
 	records map[string]*state.Record // by ID
 	names   map[string]string        // name -> ID
 	disks   map[string]string        // pool/disk ID -> ID of the MOUNT record holding it
-	gen     uint64                   // bumped by every index change
+	gen     uint64                   // bumped by every index change, and only then
 	listed  listCache
 }
 
-// listCache keeps the last List answer until the index changes.
+// listCache keeps the last List answer until what it lists changes: the
+// index (Manager.gen) or the free disks of a pool that lists them
+// (pool.Pool.Gen: claims, disks measured late).
 type listCache struct {
 	mu   sync.Mutex
-	gen  uint64
+	key  listKey
 	vols []*Volume
 }
+
+type listKey struct{ gen, pools uint64 }
 
 // New opens the state directory, loads every record, initialises the pools
 // and converges what a crash left half-done. A record that cannot be read
@@ -100,6 +109,8 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	}
 	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
 		records: map[string]*state.Record{}, names: map[string]string{}, disks: map[string]string{}}
+	m.erases.ctx, m.erases.cancel = context.WithCancel(context.Background())
+	m.erases.run = m.erase
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
@@ -113,9 +124,6 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("refusing to start over unreadable state: %w", errors.Join(toErrs(bad)...))
 	}
-	for _, r := range recs {
-		m.index(r)
-	}
 	for _, spec := range cfg.Pools {
 		p, err := newPool(spec)
 		if err != nil {
@@ -123,6 +131,9 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		}
 		m.pools[p.Name] = p
 		m.order = append(m.order, p)
+	}
+	for _, r := range recs {
+		m.index(r) // after the pools: a record shares its pool's context map
 	}
 	m.CheckHealth()
 	m.converge(recs)
@@ -137,8 +148,10 @@ func toErrs(bad []*state.LoadError) []error {
 	return out
 }
 
-// Close releases the state directory.
+// Close stops the background erases and waits for them (each resumes at
+// the next start, from its record), then releases the state directory.
 func (m *Manager) Close() error {
+	m.closeErases()
 	m.stateRoot.Close()
 	return m.store.Close()
 }
@@ -146,8 +159,11 @@ func (m *Manager) Close() error {
 // Pools lists the pools in configuration order.
 func (m *Manager) Pools() []*Pool { return m.order }
 
-// index adds or replaces a record in the in-memory index.
+// index stores a copy of r in the in-memory index, in place of the record
+// of its ID; r stays the caller's.
 func (m *Manager) index(r *state.Record) {
+	r = r.Clone()
+	r.Version = state.Version // as Store.Put wrote it
 	if p := m.pools[r.Pool]; p != nil && maps.Equal(r.Context, p.context) {
 		r.Context = p.context // one shared map per pool, not one per volume
 	}
@@ -176,13 +192,13 @@ func (m *Manager) unindex(r *state.Record) {
 	m.gen++
 }
 
-// record returns a copy of the record of id.
+// record returns a copy of the record of id, the caller's to change (and
+// to put).
 func (m *Manager) record(id string) *state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if r := m.records[id]; r != nil {
-		c := *r
-		return &c
+		return r.Clone()
 	}
 	return nil
 }
@@ -200,7 +216,8 @@ func (m *Manager) recordByName(name string) *state.Record {
 	return m.record(id)
 }
 
-// put writes a record durably, then indexes it.
+// put writes a record durably, then indexes a copy of it: r stays the
+// caller's, who may change it and put it again.
 func (m *Manager) put(r *state.Record) error {
 	if err := m.store.Put(r); err != nil {
 		return err
@@ -218,6 +235,8 @@ func (m *Manager) drop(r *state.Record) error {
 	return nil
 }
 
+// volumeOf is what the CSI services see of a record: a new Volume, whose
+// Context map is shared with the record and read-only.
 func (m *Manager) volumeOf(r *state.Record) *Volume {
 	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true, Block: r.Block}
 }
@@ -268,7 +287,7 @@ func unclaimedIn(p *Pool, id string) *Volume {
 	if d == nil || d.ID != id || p.Claimed(id) { // an old claim's ID is not the free disk
 		return nil
 	}
-	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size, Context: contextOf(p)}
+	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size(), Context: contextOf(p)}
 }
 
 // List returns every volume this plugin owns, sorted by ID: ready records,
@@ -277,9 +296,15 @@ func unclaimedIn(p *Pool, id string) *Volume {
 func (m *Manager) List() []*Volume {
 	m.listed.mu.Lock()
 	defer m.listed.mu.Unlock()
+	var key listKey
+	for _, p := range m.order { // read before what they count
+		if p.ListUnclaimed {
+			key.pools += p.Gen()
+		}
+	}
 	m.mu.RLock()
-	gen := m.gen
-	if m.listed.vols != nil && m.listed.gen == gen {
+	key.gen = m.gen
+	if m.listed.vols != nil && m.listed.key == key {
 		m.mu.RUnlock()
 		return m.listed.vols
 	}
@@ -298,7 +323,7 @@ func (m *Manager) List() []*Volume {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	m.listed.gen, m.listed.vols = gen, out
+	m.listed.key, m.listed.vols = key, out
 	return out
 }
 
@@ -327,28 +352,70 @@ func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
 	return available, maximum
 }
 
-// Lock takes the keys or fails with ErrBusy when ctx ends first.
-func (m *Manager) Lock(ctx context.Context, keys ...string) (func(), error) {
-	unlock, err := m.Locks.LockAll(ctx, keys...)
+// Lock takes all of an operation's keys at once, in the order of their
+// classes (a volume name, then a volume ID, then a CO path), or fails with
+// ErrBusy when ctx ends first. It returns the function that releases them.
+func (m *Manager) Lock(ctx context.Context, keys ...keylock.Key) (func(), error) {
+	h, err := m.lock(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	return h.Unlock, nil
+}
+
+// lock is Lock for an operation that takes keys of a higher class later,
+// through what it holds (lockMore).
+func (m *Manager) lock(ctx context.Context, keys ...keylock.Key) (*keylock.Held, error) {
+	h, err := m.Locks.LockAll(ctx, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
+	}
+	return h, nil
+}
+
+// lockMore takes keys of a higher class than the operation holds in h (a
+// lower one panics: see keylock), or fails with ErrBusy.
+func lockMore(ctx context.Context, h *keylock.Held, keys ...keylock.Key) (func(), error) {
+	unlock, err := h.Lock(ctx, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
 	}
 	return unlock, nil
 }
 
+// The classes of lock keys, in the order an operation takes them.
+const (
+	nameClass keylock.Class = iota + 1 // a CO's volume name: CreateVolume
+	idClass                            // a volume ID
+	pathClass                          // a CO path, staging or target
+)
+
 // IDKey, NameKey and PathKey are the lock keys of a volume, its name and a
 // CO path (staging or target).
-func IDKey(id string) string     { return "id:" + id }
-func NameKey(name string) string { return "name:" + name }
-func PathKey(p string) string    { return "path:" + p }
+func IDKey(id string) keylock.Key     { return keylock.Key{Class: idClass, Name: id} }
+func NameKey(name string) keylock.Key { return keylock.Key{Class: nameClass, Name: name} }
+func PathKey(p string) keylock.Key    { return keylock.Key{Class: pathClass, Name: p} }
 
-// Records returns copies of every record, in any phase.
+// Records returns copies of every record, in any phase (see Clone: the
+// caller's to change).
 func (m *Manager) Records() []state.Record {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]state.Record, 0, len(m.records))
 	for _, r := range m.records {
-		out = append(out, *r)
+		out = append(out, *r.Clone())
+	}
+	return out
+}
+
+// VolumeCounts is how many records each pool holds, in any phase (by pool
+// name): what Records would count, without copying them.
+func (m *Manager) VolumeCounts() map[string]int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]int{}
+	for _, r := range m.records {
+		out[r.Pool]++
 	}
 	return out
 }

@@ -294,7 +294,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 				if _, err := blockDevice(d.Device); err != nil {
 					continue
 				}
-				if d.Size == 0 {
+				if d.Size() == 0 {
 					if size, err := deviceSize(d.Device); err == nil {
 						p.SetDiskSize(d, size)
 					}
@@ -307,7 +307,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 			}
 			healthy = true
 			var st unix.Statfs_t
-			if d.Size == 0 && unix.Statfs(d.Path, &st) == nil {
+			if d.Size() == 0 && unix.Statfs(d.Path, &st) == nil {
 				p.SetDiskSize(d, int64(st.Blocks)*st.Bsize)
 			}
 		}
@@ -458,7 +458,7 @@ func diskUsable(d *pool.Disk) bool {
 	if d.IsDevice() {
 		return deviceUsable(d)
 	}
-	return d.Size > 0 && diskMounted(d)
+	return d.Size() > 0 && diskMounted(d)
 }
 
 // blockUsable reports whether a disk can be handed out as a raw block volume.

@@ -214,16 +214,33 @@ func (m *Manager) makeVolumeDir(root *os.Root, p *Pool, rec *state.Record) error
 	if err != nil {
 		return err
 	}
-	return m.applyLimit(root, p, rec)
+	sub, err := m.applyLimit(root, p, rec)
+	if sub != 0 {
+		rec.Subvolume = sub // rec is not indexed yet: its record follows
+	}
+	return err
+}
+
+// reapplyLimitOf re-applies the limit of a volume already recorded (rec is
+// the caller's copy of its record): start-up and expansion. A subvolume ID
+// other than the recorded one is recorded anew.
+func (m *Manager) reapplyLimitOf(root *os.Root, p *Pool, rec *state.Record) error {
+	sub, err := m.applyLimit(root, p, rec)
+	if err != nil || sub == 0 || sub == rec.Subvolume {
+		return err
+	}
+	rec.Subvolume = sub
+	return m.put(rec)
 }
 
 // applyLimit (re)applies a volume's capacity as its quota: the project and
-// its limit, or the subvolume's qgroup limit. Idempotent: start-up and
-// expansion call it again.
-func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) error {
+// its limit, or the subvolume's qgroup limit, returning the subvolume's ID
+// (0 when the pool does not use qgroups). It changes no record.
+// Idempotent: start-up and expansion call it again.
+func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) (subvolume uint64, err error) {
 	switch {
 	case p.Enforcement() == enforceProject && rec.ProjectID != 0:
-		return withFS(root, path.Join(volumesDir, rec.ID), func(f *os.File, qfs *quota.FS) error {
+		return 0, withFS(root, path.Join(volumesDir, rec.ID), func(f *os.File, qfs *quota.FS) error {
 			if err := quota.SetProject(f, rec.ProjectID); err != nil {
 				return err
 			}
@@ -232,17 +249,16 @@ func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) error {
 	case p.Enforcement() == enforceBtrfs:
 		f, err := root.Open(path.Join(volumesDir, rec.ID))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer f.Close()
 		id, err := quota.SubvolumeID(f)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		rec.Subvolume = id
-		return quota.SetQgroupLimit(f, id, uint64(rec.Capacity))
+		return id, quota.SetQgroupLimit(f, id, uint64(rec.Capacity))
 	}
-	return nil
+	return 0, nil
 }
 
 // removeVolumeDir removes a volume's directory in the trash: a subvolume

@@ -24,13 +24,24 @@ func TestMain(m *testing.M) { testutil.MainWithBuilds(m) }
 
 // newEnv starts the race-detecting plugin; when the test ends it stops it
 // and fails the test if the race detector spoke.
-func newEnv(t *testing.T) *testutil.Env {
+func newEnv(t *testing.T) *testutil.Env { return newEnvWith(t, testutil.EnvOptions{}) }
+
+// newEnvWith is newEnv with the pools o sets up and extra plugin flags
+// (args: the plugin is started again with them).
+func newEnvWith(t *testing.T, o testutil.EnvOptions, args ...string) *testutil.Env {
 	bin := testutil.BuildPluginWith(t, testutil.BuildOptions{Race: true})
 	if info, err := buildinfo.ReadFile(bin); err != nil || !slices.ContainsFunc(info.Settings,
 		func(s debug.BuildSetting) bool { return s.Key == "-race" && s.Value == "true" }) {
 		t.Fatalf("%s is not built with the race detector: %v", bin, err)
 	}
-	e := testutil.NewEnv(t, testutil.EnvOptions{Bin: bin})
+	o.Bin = bin
+	e := testutil.NewEnv(t, o)
+	if len(args) > 0 {
+		opts := e.P.Options()
+		opts.Args = append(opts.Args, args...)
+		e.P.Stop()
+		e.P = testutil.StartPlugin(t, bin, opts)
+	}
 	t.Cleanup(func() {
 		if e.P.Running() {
 			e.P.Stop() // the race detector's exit status (66) fails Stop
