@@ -1,11 +1,13 @@
 package volume
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -35,30 +37,8 @@ func (m *Manager) converge(recs []*state.Record) {
 	}
 	inTrash := m.trashEntries()
 	for _, r := range recs {
-		p := m.pools[r.Pool]
-		if p == nil || r.Phase == state.Ready && !inTrash[p.Name+"/"+r.ID] {
-			continue
-		}
-		log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool, "phase": r.Phase})
-		var err error
-		switch {
-		case r.Phase == state.Deleting && r.Erase != nil:
-			m.startErase(p, r) // resumes from the recorded offset, in the background
-		case r.Phase == state.Ready && m.trashed(p, r.ID):
-			err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
-		case r.Phase == state.Ready:
-			continue
-		case r.Phase == state.Deleting:
-			if err = m.checkUnused(p, r.ID); err == nil {
-				err = m.finishDelete(m.erases.ctx, p, r)
-			}
-		case legacyCreating(r):
-			err = m.convergeCreating(p, r)
-		}
-		if err != nil {
-			log.WithError(err).Warn("could not converge half-done volume; left as is")
-		} else {
-			log.Info("converged half-done volume")
+		if p := m.pools[r.Pool]; p != nil {
+			m.convergeOne(p, r, inTrash[p.Name+"/"+r.ID])
 		}
 	}
 	for _, r := range recs {
@@ -78,6 +58,75 @@ func (m *Manager) converge(recs []*state.Record) {
 				Warn("pool is smaller than what its volumes hold: every volume is kept and served, but no new volume fits until it grows")
 		}
 	}
+}
+
+// convergeOne finishes what a crash left half-done of one volume (see
+// converge); a ready volume not in the trash is left alone.
+func (m *Manager) convergeOne(p *Pool, r *state.Record, inTrash bool) {
+	if r.Phase == state.Ready && !inTrash {
+		return
+	}
+	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": r.Pool, "phase": r.Phase})
+	var err error
+	switch {
+	case r.Phase == state.Deleting && r.Erase != nil:
+		m.startErase(p, r) // resumes from the recorded offset, in the background
+	case r.Phase == state.Ready && m.trashed(p, r.ID):
+		err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
+	case r.Phase == state.Ready:
+		return
+	case r.Phase == state.Deleting:
+		if err = m.checkUnused(p, r.ID); err == nil {
+			err = m.finishDelete(m.erases.ctx, p, r)
+		}
+	case legacyCreating(r):
+		err = m.convergeCreating(p, r)
+	}
+	if err != nil {
+		log.WithError(err).Warn("could not converge half-done volume; left as is")
+	} else {
+		log.Info("converged half-done volume")
+	}
+}
+
+// reconverge does for one pool, taken into service after it was unhealthy,
+// what start-up could not do in it (converge): the half-done volumes are
+// finished, the quotas re-applied, the orphans and the trash swept. Unlike
+// start-up it runs beside the RPCs, so each volume is converged under its
+// ID lock (one an RPC holds is left to that RPC and the next check).
+func (m *Manager) reconverge(p *Pool) {
+	inTrash := m.trashEntries()
+	for _, rec := range m.Records() {
+		if rec.Pool != p.Name {
+			continue
+		}
+		id := rec.ID
+		m.withID(id, func() {
+			r := m.record(id) // as it is now, under its lock
+			if r == nil {
+				return
+			}
+			m.convergeOne(p, r, inTrash[p.Name+"/"+id])
+			if r = m.record(id); r != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
+				m.reapplyLimit(p, r)
+			}
+		})
+	}
+	m.sweepOrphans(p)
+	m.sweepTrash(p)
+}
+
+// withID runs f under volume id's lock, unless another operation holds it
+// for more than a second.
+func (m *Manager) withID(id string, f func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	unlock, err := m.Lock(ctx, IDKey(id))
+	if err != nil {
+		return
+	}
+	defer unlock()
+	f()
 }
 
 // reapplyLimit re-verifies a volume's quota at start-up (an expansion may
@@ -114,17 +163,19 @@ func (m *Manager) sweepTrash(p *Pool) {
 		return
 	}
 	for _, e := range entries {
-		if m.record(e.Name()) != nil {
-			continue // a delete to finish: its record's convergence failed
-		}
-		if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
-			m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
-				Warn("trash entry is mounted somewhere: left alone")
-			continue
-		}
-		if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
-			m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")
-		}
+		m.withID(e.Name(), func() {
+			if m.record(e.Name()) != nil {
+				return // a delete to finish: its record's convergence failed
+			}
+			if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
+				m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
+					Warn("trash entry is mounted somewhere: left alone")
+				return
+			}
+			if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
+				m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")
+			}
+		})
 	}
 }
 
@@ -170,15 +221,17 @@ func (m *Manager) sweepOrphans(p *Pool) {
 	}
 	defer root.Close()
 	for _, e := range entries {
-		if m.record(e.Name()) != nil {
-			continue
-		}
-		log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
-		if err := m.removeOrphan(root, p, e.Name()); err != nil {
-			log.WithError(err).Warn("directory without a volume record left alone")
-		} else {
-			log.Info("removed the empty directory of an unfinished create")
-		}
+		m.withID(e.Name(), func() { // a create holds it from its mkdir to its record
+			if m.record(e.Name()) != nil {
+				return
+			}
+			log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
+			if err := m.removeOrphan(root, p, e.Name()); err != nil {
+				log.WithError(err).Warn("directory without a volume record left alone")
+			} else {
+				log.Info("removed the empty directory of an unfinished create")
+			}
+		})
 	}
 }
 

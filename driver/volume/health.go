@@ -55,7 +55,8 @@ func (m *Manager) mountRecords() []*state.Record {
 
 // CheckHealth refreshes every pool and logs each change of health once: a
 // pool that goes missing is reported unhealthy (it serves nothing new and
-// nothing in it is deleted), one that comes back is taken into service. An
+// nothing in it is deleted), one that comes back is taken into service and
+// converged (reconverge: its half-deleted volumes are finished). An
 // optional pool this node lacks (see lacking) is reported absent, at info.
 // It changes what List shows only through a disk measured late, which the
 // List cache notices (pool.Pool.Gen): a check that changed nothing keeps
@@ -72,6 +73,7 @@ func (m *Manager) CheckHealth() {
 		switch {
 		case healthy:
 			log.Info("pool healthy: serving")
+			m.reconverge(p) // what start-up (or the time it was down) left half-done in it
 		case absent:
 			log.Info(absentMessage(p))
 		default:

@@ -381,3 +381,43 @@ func TestCapacity_PoolsShareTheirFilesystem(t *testing.T) {
 		t.Errorf("two pools on a filesystem with %d bytes free offer %d (largest volume %d)", free, avail, maxVol)
 	}
 }
+
+// A pool unhealthy at start-up is converged when it comes back: a delete a
+// crash interrupted after its move to the trash is finished (the volume is
+// no longer listed, its capacity is free), and the orphan and stray trash
+// start-up could not sweep are swept, without waiting for a CO's retry.
+func TestCheckHealth_ConvergesAPoolThatComesBack(t *testing.T) {
+	f := newFixture(t)
+	keep, _ := f.create("keep", 2*MiB, 0, map[string]string{"pool": "p"})
+	gone, _ := f.create("gone", 3*MiB, 0, map[string]string{"pool": "p"})
+	p := f.m.pools["p"]
+	data := filepath.Join(f.cfg.Pools[1].Path, dataDir)
+	// A delete that crashed after the move to the trash, and an orphan.
+	if err := os.Rename(filepath.Join(data, volumesDir, gone.ID), filepath.Join(data, trashDir, gone.ID)); err != nil {
+		t.Fatal(err)
+	}
+	orphan := layout.DirVolumeID(p.Name, "orphan")
+	os.Mkdir(filepath.Join(data, volumesDir, orphan), 0o755)
+	hidden := data + ".unmounted"
+	if err := os.Rename(data, hidden); err != nil { // the disk "is not mounted" at start-up
+		t.Fatal(err)
+	}
+	f.restart()
+	if n := len(f.m.List()); n != 2 {
+		t.Fatalf("unhealthy at start-up: %d volumes listed, want both kept", n)
+	}
+	os.Rename(hidden, data) // the disk is back
+	f.m.CheckHealth()
+	vols := f.m.List()
+	if len(vols) != 1 || vols[0].ID != keep.ID {
+		t.Errorf("after the pool came back: %v, want only %s", vols, keep.ID)
+	}
+	for _, d := range []string{filepath.Join(trashDir, gone.ID), filepath.Join(volumesDir, orphan)} {
+		if _, err := os.Stat(filepath.Join(data, d)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", d, err)
+		}
+	}
+	if got := f.free(map[string]string{"pool": "p"}); got != 18*MiB {
+		t.Errorf("free = %d, want %d (only keep charged)", got, 18*MiB)
+	}
+}
