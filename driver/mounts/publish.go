@@ -32,18 +32,11 @@ func (m *Mounts) Publish(ctx context.Context, id, staging, target string, c Capa
 	if staging, err = m.canonical(staging, "staging_target_path"); err != nil {
 		return err
 	}
-	unlock, err := m.vols.Lock(ctx, volume.IDKey(id), volume.PathKey(target))
+	v, unlock, err := m.lockVolume(ctx, id, target, c)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := m.vols.Lookup(id)
-	if err != nil {
-		return err
-	}
-	if err := c.serves(v); err != nil {
-		return err
-	}
 	if c.Block {
 		return m.publishBlock(v, target, ro, c)
 	}

@@ -21,18 +21,11 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 	if err != nil {
 		return err
 	}
-	unlock, err := m.vols.Lock(ctx, volume.IDKey(id), volume.PathKey(staging))
+	v, unlock, err := m.lockVolume(ctx, id, staging, c)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := m.vols.Lookup(id)
-	if err != nil {
-		return err
-	}
-	if err := c.serves(v); err != nil {
-		return err
-	}
 	if v.Device() {
 		return m.stageDevice(ctx, v, staging, c)
 	}
@@ -135,4 +128,22 @@ func (m *Mounts) unmount(ctx context.Context, id, p, field string, then func(str
 		return fmt.Errorf("%v", err)
 	}
 	return then(p)
+}
+
+// lockVolume takes volume id's and CO path p's locks, then looks the volume
+// up and checks that it can serve c; the caller unlocks.
+func (m *Mounts) lockVolume(ctx context.Context, id, p string, c Capability) (*volume.Volume, func(), error) {
+	unlock, err := m.vols.Lock(ctx, volume.IDKey(id), volume.PathKey(p))
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := m.vols.Lookup(id)
+	if err == nil {
+		err = c.serves(v)
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return v, unlock, nil
 }

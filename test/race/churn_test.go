@@ -31,27 +31,7 @@ func TestListAndCapacity_UnderChurn(t *testing.T) {
 			defer churn.Done()
 			for i := range rounds {
 				kind := kinds[(w+i)%len(kinds)]
-				name := fmt.Sprintf("churn-%d-%d", w, i)
-				v, err := e.Create(name, sizeOf(kind), map[string]string{"pool": poolOf[kind]})
-				if status.Code(err) == codes.ResourceExhausted {
-					continue // the MOUNT pool has 2 disks for 4 churners
-				}
-				if err != nil {
-					t.Errorf("create %s: %v", name, err)
-					continue
-				}
-				if kind != "mount" {
-					ctx, cancel := e.Ctx()
-					_, err := e.P.Controller().ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
-						VolumeId: v.GetVolumeId(), CapacityRange: &csi.CapacityRange{RequiredBytes: 6 * testutil.MiB}})
-					cancel()
-					if err != nil && status.Code(err) != codes.ResourceExhausted {
-						t.Errorf("expand %s: %v", name, err)
-					}
-				}
-				if err := e.Delete(v.GetVolumeId()); err != nil {
-					t.Errorf("delete %s: %v", name, err)
-				}
+				churnOnce(t, e, fmt.Sprintf("churn-%d-%d", w, i), poolOf[kind], sizeOf(kind), kind != "mount")
 			}
 		}()
 	}
@@ -153,5 +133,31 @@ func checkStats(t *testing.T, e *testutil.Env, id, target string) {
 	h, err := e.P.Node().NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: id})
 	if err != nil || len(h.GetVolumeHealth().GetHealthStatuses()) != 0 {
 		t.Errorf("NodeGetVolumeHealth under churn: %v, %v", h, err)
+	}
+}
+
+// churnOnce creates a volume in pool (a MOUNT pool out of disks is not an
+// error: the churners outnumber its disks), expands it to 6 MiB if expand,
+// and deletes it.
+func churnOnce(t *testing.T, e *testutil.Env, name, pool string, size int64, expand bool) {
+	v, err := e.Create(name, size, map[string]string{"pool": pool})
+	if status.Code(err) == codes.ResourceExhausted {
+		return
+	}
+	if err != nil {
+		t.Errorf("create %s: %v", name, err)
+		return
+	}
+	if expand {
+		ctx, cancel := e.Ctx()
+		_, err := e.P.Controller().ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+			VolumeId: v.GetVolumeId(), CapacityRange: &csi.CapacityRange{RequiredBytes: 6 * testutil.MiB}})
+		cancel()
+		if err != nil && status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("expand %s: %v", name, err)
+		}
+	}
+	if err := e.Delete(v.GetVolumeId()); err != nil {
+		t.Errorf("delete %s: %v", name, err)
 	}
 }

@@ -9,10 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -42,27 +38,7 @@ func TestMetricsAndHealth_UnderChurn(t *testing.T) {
 				if dir {
 					size = 4 * testutil.MiB
 				}
-				name := fmt.Sprintf("scrape-%d-%d", w, i)
-				v, err := e.Create(name, size, map[string]string{"pool": pool})
-				if status.Code(err) == codes.ResourceExhausted {
-					continue // 2 disks in each MOUNT pool for 4 churners
-				}
-				if err != nil {
-					t.Errorf("create %s: %v", name, err)
-					continue
-				}
-				if dir {
-					ctx, cancel := e.Ctx()
-					_, err := e.P.Controller().ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
-						VolumeId: v.GetVolumeId(), CapacityRange: &csi.CapacityRange{RequiredBytes: 6 * testutil.MiB}})
-					cancel()
-					if err != nil && status.Code(err) != codes.ResourceExhausted {
-						t.Errorf("expand %s: %v", name, err)
-					}
-				}
-				if err := e.Delete(v.GetVolumeId()); err != nil {
-					t.Errorf("delete %s: %v", name, err)
-				}
+				churnOnce(t, e, fmt.Sprintf("scrape-%d-%d", w, i), pool, size, dir)
 			}
 		}()
 	}
