@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -45,12 +46,12 @@ func (m *Manager) converge(recs []*state.Record) {
 		case r.Phase == state.Deleting && r.Erase != nil:
 			m.startErase(p, r) // resumes from the recorded offset, in the background
 		case r.Phase == state.Ready && m.trashed(p, r.ID):
-			err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
+			err = m.finishDelete(m.erases.Context(), p, r) // a delete interrupted after its move to the trash
 		case r.Phase == state.Ready:
 			continue
 		case r.Phase == state.Deleting:
 			if err = m.checkUnused(p, r.ID); err == nil {
-				err = m.finishDelete(m.erases.ctx, p, r)
+				err = m.finishDelete(m.erases.Context(), p, r)
 			}
 		case legacyCreating(r):
 			err = m.convergeCreating(p, r)
@@ -66,7 +67,7 @@ func (m *Manager) converge(recs []*state.Record) {
 		if r == nil {
 			continue
 		}
-		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
+		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != capacity.EnforceNone {
 			m.reapplyLimit(p, r)
 		}
 	}
@@ -84,7 +85,7 @@ func (m *Manager) converge(recs []*state.Record) {
 // have crashed between recording the new size and raising the quota).
 func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": p.Name})
-	if p.Enforcement() == enforceProject && r.ProjectID == 0 {
+	if p.Enforcement() == capacity.EnforceProject && r.ProjectID == 0 {
 		log.Warn("volume was created before its pool enforced quotas: its capacity is not enforced")
 		return
 	}
@@ -117,7 +118,7 @@ func (m *Manager) sweepTrash(p *Pool) {
 		if m.record(e.Name()) != nil {
 			continue // a delete to finish: its record's convergence failed
 		}
-		if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
+		if mp, ok := busy(t, filepath.Join(p.Dir, dataDir, trashDir, e.Name())); ok {
 			m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
 				Warn("trash entry is mounted somewhere: left alone")
 			continue
@@ -174,7 +175,7 @@ func (m *Manager) sweepOrphans(p *Pool) {
 			continue
 		}
 		log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
-		if err := m.removeOrphan(root, p, e.Name()); err != nil {
+		if err := p.RemoveOrphan(root, e.Name()); err != nil {
 			log.WithError(err).Warn("directory without a volume record left alone")
 		} else {
 			log.Info("removed the empty directory of an unfinished create")
