@@ -70,7 +70,7 @@ func markerState(in volume.Inspection) string {
 }
 
 // capacity reports whether the pool's capacities will be enforced or only
-// accounted, as setupQuota decides.
+// accounted, as capacity.Quotas.Setup decides.
 func (r *run) capacity(subject string, spec pool.Spec, in volume.Inspection, fsType string) {
 	q := in.Quota
 	switch {
