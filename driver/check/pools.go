@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -44,10 +45,10 @@ func (r *run) dirPool(spec pool.Spec) {
 	switch {
 	case in.Missing:
 		r.ok(subject, "%s does not exist yet: serve makes it (on %s at %s), a new pool", in.Dir, fsType, mountPoint)
-	case volume.ReadOnlyFS(in.Dir):
+	case disk.ReadOnlyFS(in.Dir):
 		r.fail(subject, "%s is on a read-only mount (%s at %s): no volume can be made", in.Dir, fsType, mountPoint)
 		return
-	case spec.Kind == pool.Path && !volume.IsMountRoot(in.Dir):
+	case spec.Kind == pool.Path && !disk.MountRoot(in.Dir):
 		r.warn(subject, "%s is not its own mount: it is on %s at %s; serve uses it as it is (%s), so mount the pool's disk there first",
 			in.Dir, fsType, mountPoint, markerState(in))
 	default:
@@ -69,7 +70,7 @@ func markerState(in volume.Inspection) string {
 }
 
 // capacity reports whether the pool's capacities will be enforced or only
-// accounted, as setupQuota decides.
+// accounted, as capacity.Quotas.Setup decides.
 func (r *run) capacity(subject string, spec pool.Spec, in volume.Inspection, fsType string) {
 	q := in.Quota
 	switch {
@@ -165,9 +166,9 @@ func (r *run) mountPool(spec pool.Spec) {
 // this node: its filesystem mounted, or its device there.
 func diskThere(d pool.DiskSpec) bool {
 	if d.Device == "" {
-		return volume.IsMountRoot(canonical(d.Path))
+		return disk.MountRoot(canonical(d.Path))
 	}
-	return volume.BlockDevice(d.Device) == nil
+	return disk.BlockDevice(d.Device) == nil
 }
 
 // disk reports one disk of a MOUNT pool and whether it is present.
@@ -175,7 +176,7 @@ func (r *run) disk(spec pool.Spec, d pool.DiskSpec) bool {
 	subject := "disk " + d.Source()
 	if d.Device == "" {
 		dir := canonical(d.Path)
-		if !volume.IsMountRoot(dir) {
+		if !disk.MountRoot(dir) {
 			r.warn(subject, "%s is not a mount point: the disk is not used until its filesystem is mounted there", dir)
 			return false
 		}
@@ -183,11 +184,11 @@ func (r *run) disk(spec pool.Spec, d pool.DiskSpec) bool {
 		r.ok(subject, "%s mounted at %s", fsType, dir)
 		return true
 	}
-	if err := volume.BlockDevice(d.Device); err != nil {
+	if err := disk.BlockDevice(d.Device); err != nil {
 		r.warn(subject, "missing: %v; the disk is not used until it is there", err)
 		return false
 	}
-	id, err := volume.DeviceIdentity(d.Device)
+	id, err := disk.ReadIdentity(d.Device)
 	if err != nil {
 		r.warn(subject, "%v: it is never handed out", err)
 		return true
@@ -209,14 +210,14 @@ func (r *run) claims(spec pool.Spec, d pool.DiskSpec, id map[string]string) (Lev
 		if rec.Pool != spec.Name || layout.DiskOf(rec.ID) != diskID || len(rec.Identity) == 0 {
 			continue
 		}
-		if volume.SameDisk(rec.Identity, id) {
+		if disk.SameDisk(rec.Identity, id) {
 			return OK, "; holds volume " + rec.ID
 		}
 		for _, o := range spec.Disks {
 			if o.Device == "" || o.Device == d.Device {
 				continue
 			}
-			if oid, err := volume.DeviceIdentity(o.Device); err == nil && volume.SameDisk(rec.Identity, oid) {
+			if oid, err := disk.ReadIdentity(o.Device); err == nil && disk.SameDisk(rec.Identity, oid) {
 				return OK, fmt.Sprintf("; volume %s's disk is now %s (renamed): the volume follows its disk", rec.ID, o.Device)
 			}
 		}

@@ -11,11 +11,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/state"
-	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
 // system reports the kernel and the interfaces this process will use where
@@ -71,7 +71,7 @@ func (r *run) stateDir() {
 		r.fail("state-dir", "%s is not writable: %v", dir, err)
 		return
 	}
-	if vols := layout.StateRecordsDir(dir); volume.ReadOnlyFS(vols) {
+	if vols := layout.StateRecordsDir(dir); disk.ReadOnlyFS(vols) {
 		r.fail("state-dir", "%s is on a read-only mount: no volume record can be written", vols)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
@@ -46,7 +47,7 @@ func (m *Manager) converge(recs []*state.Record) {
 		if r == nil {
 			continue
 		}
-		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
+		if p := m.pools[r.Pool]; p != nil && r.Phase == state.Ready && p.Enforcement() != capacity.EnforceNone {
 			m.reapplyLimit(p, r)
 		}
 	}
@@ -72,12 +73,12 @@ func (m *Manager) convergeOne(p *Pool, r *state.Record, inTrash bool) {
 	case r.Phase == state.Deleting && r.Erase != nil:
 		m.startErase(p, r) // resumes from the recorded offset, in the background
 	case r.Phase == state.Ready && m.trashed(p, r.ID):
-		err = m.finishDelete(m.erases.ctx, p, r) // a delete interrupted after its move to the trash
+		err = m.finishDelete(m.erases.Context(), p, r) // a delete interrupted after its move to the trash
 	case r.Phase == state.Ready:
 		return
 	case r.Phase == state.Deleting:
 		if err = m.checkUnused(p, r.ID); err == nil {
-			err = m.finishDelete(m.erases.ctx, p, r)
+			err = m.finishDelete(m.erases.Context(), p, r)
 		}
 	case legacyCreating(r):
 		err = m.convergeCreating(p, r)
@@ -107,7 +108,7 @@ func (m *Manager) reconverge(p *Pool) {
 				return
 			}
 			m.convergeOne(p, r, inTrash[p.Name+"/"+id])
-			if r = m.record(id); r != nil && r.Phase == state.Ready && p.Enforcement() != enforceNone {
+			if r = m.record(id); r != nil && r.Phase == state.Ready && p.Enforcement() != capacity.EnforceNone {
 				m.reapplyLimit(p, r)
 			}
 		})
@@ -133,7 +134,7 @@ func (m *Manager) withID(id string, f func()) {
 // have crashed between recording the new size and raising the quota).
 func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": p.Name})
-	if p.Enforcement() == enforceProject && r.ProjectID == 0 {
+	if p.Enforcement() == capacity.EnforceProject && r.ProjectID == 0 {
 		log.Warn("volume was created before its pool enforced quotas: its capacity is not enforced")
 		return
 	}
@@ -167,7 +168,7 @@ func (m *Manager) sweepTrash(p *Pool) {
 			if m.record(e.Name()) != nil {
 				return // a delete to finish: its record's convergence failed
 			}
-			if mp, ok := busy(t, filepath.Join(p.dir, dataDir, trashDir, e.Name())); ok {
+			if mp, ok := busy(t, filepath.Join(p.Dir, dataDir, trashDir, e.Name())); ok {
 				m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
 					Warn("trash entry is mounted somewhere: left alone")
 				return
@@ -226,7 +227,7 @@ func (m *Manager) sweepOrphans(p *Pool) {
 				return
 			}
 			log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
-			if err := m.removeOrphan(root, p, e.Name()); err != nil {
+			if err := p.RemoveOrphan(root, e.Name()); err != nil {
 				log.WithError(err).Warn("directory without a volume record left alone")
 			} else {
 				log.Info("removed the empty directory of an unfinished create")

@@ -148,7 +148,7 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 	if other := m.record(id); other != nil {
 		return nil, fmt.Errorf("volume ID %s of name %q collides with name %q", id, req.Name, other.Name)
 	}
-	pid, err := m.allocProject(p)
+	pid, err := p.AllocProject()
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 	// a volume as the pool's own accounting does.
 	if room, _, ok := m.room(p); ok && size <= p.Capacity() {
 		if req.Required > 0 && size > room || room < pool.MiB {
-			m.releaseProject(p, pid)
+			p.ReleaseProject(pid)
 			return nil, fmt.Errorf("%w: pool %q: its filesystem has %d bytes free beyond its reserve", pool.ErrInsufficientCapacity, p.Name, room)
 		}
 		if req.Required == 0 {
@@ -176,7 +176,7 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 		_, err = p.ReserveUpTo(size, write)
 	}
 	if err != nil {
-		m.releaseProject(p, pid)
+		p.ReleaseProject(pid)
 		return nil, fmt.Errorf("create volume %s: %w", id, err)
 	}
 	return m.volumeOf(rec), nil
@@ -188,12 +188,12 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 // removes (sweepOrphans) and a retried call (same name, same ID) reuses. If
 // the record cannot be written, the directory is removed again.
 func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error {
-	if err := m.makeVolumeDir(root, p, rec); err != nil {
+	if err := p.MakeVolumeDir(root, rec); err != nil {
 		return err
 	}
 	failpoint.Inject(failpoint.CreateMkdir)
 	if err := m.put(rec); err != nil {
-		if rerr := m.removeOrphan(root, p, rec.ID); rerr != nil {
+		if rerr := p.RemoveOrphan(root, rec.ID); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Warn("could not remove the directory of a failed create; start-up will")
 		}
 		return err

@@ -10,14 +10,12 @@ import (
 	"path"
 	"time"
 
+	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 )
-
-// lostFound is kept (emptied) when a MOUNT disk is wiped: ext4's fsck wants it.
-const lostFound = "lost+found"
 
 // Delete removes a volume and its data. An unknown ID is not an error. A
 // volume still mounted anywhere is ErrInUse; one whose pool is missing is
@@ -85,7 +83,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		}
 		failpoint.Inject(failpoint.DeleteMarked)
 	}
-	m.forgetUsage(id)
+	m.usage.Forget(id)
 	if !p.Kind.Directory() {
 		// A disk's wipe or erase can outlast the CO's deadline: answer
 		// within it and go on in the background (eraseDisk), so that the
@@ -145,7 +143,10 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		if err := m.checkMountedDisk(r.ID, d.Path); err != nil {
 			return err
 		}
-		if err := wipeDisk(ctx, d.Path); err != nil {
+		if !disk.MountRoot(d.Path) {
+			return fmt.Errorf("%w: disk %s is not mounted; nothing wiped", ErrUnhealthy, d.Path)
+		}
+		if err := disk.Wipe(ctx, d.Path); err != nil {
 			return err
 		}
 		if err := m.removeMark(r.ID); err != nil {
@@ -164,62 +165,14 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.DeleteTrashed)
-	if err := m.removeVolumeDir(root, p, r, trash); err != nil {
+	if err := p.RemoveVolumeDir(root, r, trash); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err) // the retry finds it in the trash
 	}
 	failpoint.Inject(failpoint.DeleteRemoved)
 	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
 		return err
 	}
-	m.releaseProject(p, r.ProjectID)
-	return nil
-}
-
-// wipeDisk removes everything on a MOUNT disk, never following a symlink out
-// of it, and only while it is really mounted there.
-func wipeDisk(ctx context.Context, dir string) error {
-	if !mountRoot(dir) {
-		return fmt.Errorf("%w: disk %s is not mounted; nothing wiped", ErrUnhealthy, dir)
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return fmt.Errorf("wipe %s: %w", dir, err)
-	}
-	defer root.Close()
-	if err := emptyDir(ctx, root, lostFound); err != nil {
-		return fmt.Errorf("wipe %s: %w", dir, err)
-	}
-	return nil
-}
-
-// emptyDir removes every entry of root except keep, which is emptied if it
-// is a directory, until ctx ends.
-func emptyDir(ctx context.Context, root *os.Root, keep string) error {
-	entries, err := fs.ReadDir(root.FS(), ".")
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if e.Name() == keep && e.IsDir() {
-			sub, err := root.OpenRoot(keep)
-			if err != nil {
-				return err
-			}
-			err = emptyDir(ctx, sub, "")
-			sub.Close()
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if err := root.RemoveAll(e.Name()); err != nil {
-			return err
-		}
-		failpoint.Inject(failpoint.WipeStarted)
-	}
+	p.ReleaseProject(r.ProjectID)
 	return nil
 }
 

@@ -58,7 +58,7 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 		Erase: &state.Erase{Method: string(pool.EraseZero)}}
 	m.index(r) // a disk being erased (no such pool: the erase below is a stand-in)
 	started, returned := make(chan struct{}), make(chan struct{})
-	m.erases.run = func(ctx context.Context, _ *Pool, got *state.Record) error {
+	m.eraseRun = func(ctx context.Context, _ *Pool, got *state.Record) error {
 		got.Erase.Offset = 1 << 30 // the erase's own copy: the index's is not touched
 		close(started)
 		<-ctx.Done()

@@ -10,6 +10,8 @@ package volume
 import (
 	"errors"
 	"fmt"
+
+	"github.com/localdisk-csi/localdisk/driver/capacity"
 )
 
 // Sentinel errors.
@@ -26,8 +28,10 @@ var (
 	ErrAlreadyExists = errors.New("volume already exists with other arguments")
 	// ErrInUse: the volume is still mounted somewhere.
 	ErrInUse = errors.New("volume in use")
-	// ErrUnhealthy: the volume's pool or disk is missing or not the recorded one.
-	ErrUnhealthy = errors.New("pool unhealthy")
+	// ErrUnhealthy: the volume's pool or disk is missing or not the recorded one
+	// (driver/capacity's, which reports a pool whose capacity cannot be
+	// enforced as it must be).
+	ErrUnhealthy = capacity.ErrUnhealthy
 	// ErrBusy: another operation on the volume is under way; retry later.
 	ErrBusy = errors.New("operation pending for volume")
 	// ErrDirMissing: the pool is there, but the volume's directory is not

@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/pool"
-	"github.com/localdisk-csi/localdisk/driver/quota"
 )
 
 // Inspection is what the start-up of a Manager would find of a ROOT/PATH
@@ -24,7 +22,7 @@ type Inspection struct {
 	// Fresh: the pool carries no marker yet and start-up initialises it.
 	Fresh bool
 	// Quota is how capacities will be enforced (zero with `quota: off`).
-	Quota QuotaDecision
+	Quota capacity.QuotaDecision
 	// Err says why the pool would be unhealthy (nil: healthy).
 	Err error
 }
@@ -49,7 +47,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 		}
 		// newPool makes it; the filesystem is that of its nearest parent.
 		in.Fresh = true
-		in.Quota = inspectQuota(spec, existingParent(in.Dir))
+		in.Quota = capacity.InspectQuota(spec, in.Dir)
 		return in
 	}
 	stateRoot, err := os.OpenRoot(stateDir)
@@ -67,7 +65,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 	in.Fresh = fresh
 	quotaDir := in.Dir
 	if !fresh {
-		p := healthyAtFirst(&Pool{Pool: pool.New(spec, 0, nil), dir: in.Dir})
+		p := healthyAtFirst(&Pool{Pool: capacity.NewPool(pool.New(spec, 0, nil), in.Dir)})
 		p.marker.Store(found.ID)
 		root, err := p.open() // reads and compares the marker only
 		if err != nil {
@@ -77,66 +75,9 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 		root.Close()
 		quotaDir = filepath.Join(in.Dir, dataDir)
 	}
-	in.Quota = inspectQuota(spec, quotaDir)
-	if in.Quota.Method == enforceNone && spec.Quota == pool.QuotaRequired {
+	in.Quota = capacity.InspectQuota(spec, quotaDir)
+	if in.Quota.Method == capacity.EnforceNone && spec.Quota == pool.QuotaRequired {
 		in.Err = fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, spec.Name, in.Quota.Reason)
 	}
 	return in
-}
-
-// inspectQuota is DecideQuota on the filesystem of dir; a pool with
-// `quota: off` gets the zero decision.
-func inspectQuota(spec pool.Spec, dir string) QuotaDecision {
-	if spec.Quota == pool.QuotaOff {
-		return QuotaDecision{}
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return QuotaDecision{Reason: err}
-	}
-	defer f.Close()
-	qfs, err := quota.NewFS(f)
-	if err != nil {
-		return QuotaDecision{Reason: err}
-	}
-	defer qfs.Close()
-	return DecideQuota(spec, f, qfs)
-}
-
-// existingParent is dir or its nearest ancestor that exists.
-func existingParent(dir string) string {
-	for {
-		if _, err := os.Lstat(dir); err == nil || dir == "/" {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
-
-// IsMountRoot reports whether dir is the root of a mounted filesystem (a
-// directory on another device than its parent): what a PATH pool's root
-// and a MOUNT disk's path should be.
-func IsMountRoot(dir string) bool { return mountRoot(dir) }
-
-// DeviceIdentity is what identifies a block device beyond its /dev name
-// (WWN, serial, filesystem UUID, loop backing file), as a device disk's
-// volume records it; an error when it has none (such a disk is never
-// handed out).
-func DeviceIdentity(dev string) (map[string]string, error) { return deviceIdentity(dev) }
-
-// SameDisk reports whether two identities (DeviceIdentity) name one disk.
-func SameDisk(a, b map[string]string) bool { return sameDisk(a, b) }
-
-// BlockDevice fails unless dev (followed through /dev/disk/by-* links) is
-// a block device, as a device disk must be to be present.
-func BlockDevice(dev string) error {
-	_, err := blockDevice(dev)
-	return err
-}
-
-// ReadOnlyFS reports whether the filesystem holding dir is mounted
-// read-only.
-func ReadOnlyFS(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_RDONLY != 0
 }

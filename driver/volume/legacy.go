@@ -74,7 +74,7 @@ func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
 	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
 		return err
 	}
-	m.releaseProject(p, r.ProjectID)
+	p.ReleaseProject(r.ProjectID)
 	return nil
 }
 
@@ -82,12 +82,12 @@ func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
 // ready; if the directory cannot be made, the reservation is rolled back.
 func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volume, error) {
 	ready := *rec
-	if err := m.makeVolumeDir(root, p, &ready); err != nil {
+	if err := p.MakeVolumeDir(root, &ready); err != nil {
 		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
 		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
 		} else {
-			m.releaseProject(p, rec.ProjectID)
+			p.ReleaseProject(rec.ProjectID)
 		}
 		return nil, err
 	}

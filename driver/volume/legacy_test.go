@@ -63,7 +63,7 @@ func TestLegacy_CreatingSettledAtStart(t *testing.T) {
 	}
 	missing := creating(r, layout.DirVolumeID(r.Name, "missing"), "missing", 2*MiB)
 	full := creating(r, layout.DirVolumeID(r.Name, "full"), "full", 3*MiB)
-	dir := filepath.Join(r.dir, dataDir, volumesDir, full.ID)
+	dir := filepath.Join(r.Dir, dataDir, volumesDir, full.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

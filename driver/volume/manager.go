@@ -13,6 +13,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/capacity"
+	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/keylock"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
@@ -64,15 +66,21 @@ type Manager struct {
 	store     *state.Store
 	stateRoot *os.Root
 	pools     map[string]*Pool
-	order     []*Pool // configuration order
+	order     []*Pool          // configuration order
+	capPools  []*capacity.Pool // their capacity sides, in that order
 
 	// Locks are the per-key locks of operations (see Lock and the key
 	// classes below). No lock here is held across another RPC's wait.
 	Locks keylock.Locks
 
-	usage  usageCache
-	erases eraser
-	quotas quotas
+	usage  capacity.UsageCache
+	quotas capacity.Quotas
+	// ids caches the identities of the disks (see disk.Identities).
+	ids *disk.Identities
+	// erases owns the background erases; eraseRun is the erase itself
+	// (erase; tests replace it).
+	erases   *disk.Eraser
+	eraseRun func(ctx context.Context, p *Pool, r *state.Record) error
 
 	// The in-memory index of the records. It owns the values it holds:
 	// index stores a copy of what it is given, and every read (record,
@@ -109,8 +117,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	}
 	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
 		records: map[string]*state.Record{}, names: map[string]string{}, disks: map[string]string{}}
-	m.erases.ctx, m.erases.cancel = context.WithCancel(context.Background())
-	m.erases.run = m.erase
+	m.ids, m.erases, m.eraseRun = disk.NewIdentities(), disk.NewEraser(log, errClosing), m.erase
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
@@ -131,6 +138,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		}
 		m.pools[p.Name] = p
 		m.order = append(m.order, p)
+		m.capPools = append(m.capPools, p.Pool)
 	}
 	for _, r := range recs {
 		m.index(r) // after the pools: a record shares its pool's context map
@@ -151,7 +159,7 @@ func toErrs(bad []*state.LoadError) []error {
 // Close stops the background erases and waits for them (each resumes at
 // the next start, from its record), then releases the state directory.
 func (m *Manager) Close() error {
-	m.closeErases()
+	m.erases.Close()
 	m.stateRoot.Close()
 	return m.store.Close()
 }
@@ -344,7 +352,7 @@ func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
 		}
 		u := p.Usage(usable)
 		if p.Kind.Directory() {
-			u = m.roomFor(p, u, rooms)
+			u = capacity.RoomFor(p.Pool, m.capPools, u, rooms)
 		}
 		available += u.Free
 		maximum = max(maximum, u.MaxVolume)
@@ -426,7 +434,7 @@ func (m *Manager) VolumeCounts() map[string]int {
 func (m *Manager) PoolUsage(p *Pool) pool.Usage {
 	u := p.Usage(diskUsable)
 	if p.Kind.Directory() {
-		u = m.roomFor(p, u, map[uint64]int64{})
+		u = capacity.RoomFor(p.Pool, m.capPools, u, map[uint64]int64{})
 	}
 	return u
 }

@@ -83,7 +83,7 @@ func TestCreate_RootFirstExactSizeAndIdempotent(t *testing.T) {
 		t.Errorf("context = %v", v.Context)
 	}
 	fi, err := os.Stat(filepath.Join(f.cfg.Pools[0].Path, dataDir, volumesDir, v.ID))
-	if err != nil || fi.Mode().Perm() != volumeMode {
+	if err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("volume dir: %v %v", fi, err)
 	}
 	again, err := f.create("vol-1", 3*MiB+1, 0, nil)
@@ -203,14 +203,14 @@ func TestConverge_HalfDoneOperations(t *testing.T) {
 	half := &state.Record{ID: layout.DirVolumeID(p.Name, "half"), Name: "half", Pool: "r", Kind: "root",
 		Capacity: 3 * MiB, Phase: state.Creating, Context: contextOf(p)}
 	f.m.store.Put(half)
-	os.Mkdir(filepath.Join(p.dir, dataDir, volumesDir, half.ID), 0o755)
+	os.Mkdir(filepath.Join(p.Dir, dataDir, volumesDir, half.ID), 0o755)
 	// A delete that crashed after its `deleting` record and the move to trash.
 	del := f.m.record(gone.ID)
 	del.Phase = state.Deleting
 	f.m.store.Put(del)
-	os.Rename(filepath.Join(p.dir, dataDir, volumesDir, gone.ID), filepath.Join(p.dir, dataDir, trashDir, gone.ID))
+	os.Rename(filepath.Join(p.Dir, dataDir, volumesDir, gone.ID), filepath.Join(p.Dir, dataDir, trashDir, gone.ID))
 	// Stray trash.
-	os.MkdirAll(filepath.Join(p.dir, dataDir, trashDir, "stray", "x"), 0o755)
+	os.MkdirAll(filepath.Join(p.Dir, dataDir, trashDir, "stray", "x"), 0o755)
 
 	f.restart()
 	vols := f.m.List()
@@ -218,7 +218,7 @@ func TestConverge_HalfDoneOperations(t *testing.T) {
 		t.Errorf("after convergence: %v", vols)
 	}
 	for _, d := range []string{filepath.Join(volumesDir, half.ID), filepath.Join(trashDir, gone.ID), filepath.Join(trashDir, "stray")} {
-		if _, err := os.Stat(filepath.Join(p.dir, dataDir, d)); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(p.Dir, dataDir, d)); !os.IsNotExist(err) {
 			t.Errorf("%s left behind", d)
 		}
 	}

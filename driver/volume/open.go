@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+
+	"github.com/localdisk-csi/localdisk/driver/disk"
 )
 
 // OpenDir opens the volume's directory for mounting, after checking that its
@@ -28,7 +30,7 @@ func (m *Manager) OpenDir(v *Volume) (*os.File, error) {
 		}
 	} else {
 		d := p.Disk(v.ID)
-		if d == nil || !mountRoot(d.Path) {
+		if d == nil || !disk.MountRoot(d.Path) {
 			return nil, fmt.Errorf("%w: disk of volume %s is not mounted", ErrUnhealthy, v.ID)
 		}
 		if err := m.checkMountedDisk(v.ID, d.Path); err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/localdisk-csi/localdisk/driver/capacity"
+	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
@@ -26,7 +28,6 @@ const (
 	volumesDir = layout.VolumesDir // <root>/localdisk/volumes/<id>
 	trashDir   = layout.TrashDir   // <root>/localdisk/trash/<id>
 	poolsDir   = layout.PoolsDir   // <state-dir>/pools/<name>.json
-	volumeMode = fs.FileMode(0o755)
 )
 
 // marker is what a pool root carries, and what the state dir recorded for it.
@@ -35,11 +36,11 @@ type marker struct {
 	ID   string `json:"id"`
 }
 
-// Pool is a configured pool with where it lives on this node.
+// Pool is a configured pool with where it lives on this node. Its
+// capacity side (capacity.Pool: its canonical root Dir, how it enforces
+// capacities, what its volumes use) is embedded with the configured pool.
 type Pool struct {
-	*pool.Pool
-	// dir is the canonical pool root (ROOT/PATH).
-	dir string
+	*capacity.Pool
 	// marker is the marker ID this pool must carry (ROOT/PATH), "" until
 	// known.
 	marker atomic.Value
@@ -48,18 +49,8 @@ type Pool struct {
 	// lacking).
 	healthy atomic.Bool
 	absent  atomic.Bool
-	// enforce is how capacities are enforced (see Enforcement), alloc the
-	// project ID allocator of its filesystem, quotaLogged whether the lack
-	// of enforcement was logged.
-	enforce     atomic.Value
-	alloc       atomic.Value
-	quotaLogged atomic.Bool
 	// fsType is the pool's filesystem type (FSType).
 	fsType atomic.Value
-	// used is what its volumes hold where capacity is only accounted
-	// (MeasureUse); overLogged whether going over was logged.
-	used       use
-	overLogged atomic.Bool
 	// stamp is the markerStamp of the marker last verified.
 	stamp atomic.Value
 	// context is the volume_context of its volumes.
@@ -75,7 +66,7 @@ func (p *Pool) markerID() string {
 // with the mount table only (file operations go through open handles).
 func (p *Pool) volumePath(id string) string {
 	if p.Kind.Directory() {
-		return filepath.Join(p.dir, dataDir, volumesDir, id)
+		return filepath.Join(p.Dir, dataDir, volumesDir, id)
 	}
 	if d := p.Disk(id); d != nil {
 		return d.Path
@@ -89,7 +80,7 @@ func (p *Pool) open() (*os.Root, error) {
 	if p.markerID() == "" {
 		return nil, fmt.Errorf("%w: pool %q was not initialised", ErrUnhealthy, p.Name)
 	}
-	r, err := os.OpenRoot(filepath.Join(p.dir, dataDir))
+	r, err := os.OpenRoot(filepath.Join(p.Dir, dataDir))
 	if err != nil {
 		return nil, fmt.Errorf("%w: pool %q: %v (is its disk mounted?)", ErrUnhealthy, p.Name, err)
 	}
@@ -147,7 +138,7 @@ func (p *Pool) readMarker(r *os.Root, st unix.Stat_t) error {
 // the stamp of the marker last verified; anything else reads it again.
 func (p *Pool) markerPresent() error {
 	var st unix.Stat_t
-	if p.markerID() != "" && unix.Lstat(filepath.Join(p.dir, dataDir, markerFile), &st) == nil && p.stampOK(st) {
+	if p.markerID() != "" && unix.Lstat(filepath.Join(p.Dir, dataDir, markerFile), &st) == nil && p.stampOK(st) {
 		return nil
 	}
 	r, err := p.open()
@@ -165,7 +156,7 @@ func (p *Pool) check(id string) error {
 	}
 	d := p.Disk(id)
 	if d != nil && d.IsDevice() {
-		if _, err := blockDevice(d.Device); err != nil {
+		if err := disk.BlockDevice(d.Device); err != nil {
 			return fmt.Errorf("%w: the device of volume %s: %v", ErrUnhealthy, id, err)
 		}
 		return nil
@@ -212,7 +203,7 @@ func (m *Manager) lacking(p *Pool) bool {
 	} else {
 		for _, d := range p.Disks {
 			if d.IsDevice() {
-				if _, err := blockDevice(d.Device); err == nil {
+				if disk.BlockDevice(d.Device) == nil {
 					return false
 				}
 			} else if diskMounted(d) {
@@ -226,23 +217,13 @@ func (m *Manager) lacking(p *Pool) bool {
 // diskMounted reports whether a MOUNT disk's root is a mount point (its
 // device differs from its parent's), so that an unmounted disk's empty
 // directory on the root filesystem is never handed out or wiped.
-func diskMounted(d *pool.Disk) bool { return mountRoot(d.Path) }
-
-// mountRoot reports whether dir is a directory on another device than its
-// parent: the root of a mounted filesystem.
-func mountRoot(dir string) bool {
-	var st, parent unix.Stat_t
-	if unix.Lstat(dir, &st) != nil || unix.Lstat(filepath.Dir(dir), &parent) != nil {
-		return false
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Dev != parent.Dev
-}
+func diskMounted(d *pool.Disk) bool { return disk.MountRoot(d.Path) }
 
 // newPool makes a configured pool; refresh then finds it on this node.
 func newPool(spec pool.Spec) (*Pool, error) {
-	var capacity int64 // a percentage, or the default, is measured by refresh
+	var size int64 // a percentage, or the default, is measured by refresh
 	if spec.Capacity != nil && !spec.Capacity.IsPercent() {
-		capacity = int64(spec.Capacity.Bytes)
+		size = int64(spec.Capacity.Bytes)
 	}
 	if spec.Kind.Directory() {
 		if spec.Kind == pool.Root {
@@ -250,7 +231,7 @@ func newPool(spec pool.Spec) (*Pool, error) {
 				return nil, fmt.Errorf("pool %q: %w", spec.Name, err)
 			}
 		}
-		return healthyAtFirst(&Pool{Pool: pool.New(spec, capacity, nil), dir: canonicalDir(spec.Path)}), nil
+		return healthyAtFirst(&Pool{Pool: capacity.NewPool(pool.New(spec, size, nil), canonicalDir(spec.Path))}), nil
 	}
 	var disks []*pool.Disk
 	for _, ds := range spec.Disks {
@@ -260,14 +241,13 @@ func newPool(spec pool.Spec) (*Pool, error) {
 		}
 		disks = append(disks, d)
 	}
-	return healthyAtFirst(&Pool{Pool: pool.New(spec, 0, disks)}), nil
+	return healthyAtFirst(&Pool{Pool: capacity.NewPool(pool.New(spec, 0, disks), "")}), nil
 }
 
 // healthyAtFirst presumes a new pool healthy, so that the first check logs
 // an unhealthy one (and only that), and sets its volume_context.
 func healthyAtFirst(p *Pool) *Pool {
 	p.healthy.Store(true)
-	p.used.bytes.Store(-1)
 	p.context = layout.VolumeContext(p.Name, string(p.Kind))
 	return p
 }
@@ -291,11 +271,11 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 		healthy := false
 		for _, d := range p.Disks {
 			if d.IsDevice() {
-				if _, err := blockDevice(d.Device); err != nil {
+				if disk.BlockDevice(d.Device) != nil {
 					continue
 				}
 				if d.Size() == 0 {
-					if size, err := deviceSize(d.Device); err == nil {
+					if size, err := disk.Size(d.Device); err == nil {
 						p.SetDiskSize(d, size)
 					}
 				}
@@ -317,7 +297,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 		return true, nil
 	}
 	if p.markerID() == "" {
-		id, err := m.adoptMarker(p.Spec, p.dir, m.hasRecords(p.Name))
+		id, err := m.adoptMarker(p.Spec, p.Dir, m.hasRecords(p.Name))
 		if err != nil {
 			return false, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
 		}
@@ -333,7 +313,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 			return false, fmt.Errorf("pool %q: %w", p.Name, err)
 		}
 	}
-	if err := m.setupQuota(p, root); err != nil {
+	if err := m.quotas.Setup(p.Pool, root, m.log, m.projects); err != nil {
 		return false, err
 	}
 	if d, err := root.Open("."); err == nil {
@@ -342,7 +322,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 	}
 	if (p.Spec.Capacity == nil || p.Spec.Capacity.IsPercent()) && p.Capacity() == 0 {
 		var st unix.Statfs_t
-		if err := unix.Statfs(p.dir, &st); err != nil {
+		if err := unix.Statfs(p.Dir, &st); err != nil {
 			return false, fmt.Errorf("pool %q: statfs: %w", p.Name, err)
 		}
 		p.SetCapacity(p.Spec.CapacityOf(int64(st.Blocks) * st.Bsize))
@@ -456,13 +436,13 @@ func randomID() string {
 // measured and is mounted (or, a device disk, present).
 func diskUsable(d *pool.Disk) bool {
 	if d.IsDevice() {
-		return deviceUsable(d)
+		return disk.Usable(d.Device, d.Size())
 	}
 	return d.Size() > 0 && diskMounted(d)
 }
 
 // blockUsable reports whether a disk can be handed out as a raw block volume.
-func blockUsable(d *pool.Disk) bool { return d.IsDevice() && deviceUsable(d) }
+func blockUsable(d *pool.Disk) bool { return d.IsDevice() && disk.Usable(d.Device, d.Size()) }
 
 // quotaUnmet fails with ErrUnhealthy when the pool says `quota: required`
 // and its capacity is not enforced: it must hand out nothing then.
@@ -471,4 +451,36 @@ func (p *Pool) quotaUnmet() error {
 		return fmt.Errorf("%w: pool %q: quota: required, but its capacity is not enforced", ErrUnhealthy, p.Name)
 	}
 	return nil
+}
+
+// projects lists the project IDs the records hold (for a new project ID
+// allocator: capacity.Quotas.Setup).
+func (m *Manager) projects() []uint32 {
+	recs := m.Records()
+	out := make([]uint32, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.ProjectID)
+	}
+	return out
+}
+
+// FSType is the type of the filesystem a ROOT or PATH pool lives on, as the
+// mount table names it (ext4, xfs, btrfs, tmpfs, ...): the only fs_type its
+// directory volumes are confirmed with. "" until the pool has been found
+// healthy, or when the mount table did not tell.
+func (p *Pool) FSType() string {
+	t, _ := p.fsType.Load().(string)
+	return t
+}
+
+// learnFSType records the pool's filesystem type the first time it is
+// found healthy (a disk swapped for another fails the pool's marker check
+// first).
+func (p *Pool) learnFSType(dir *os.File) {
+	if p.FSType() != "" {
+		return
+	}
+	if t := disk.FSTypeOf(dir, p.Dir); t != "" {
+		p.fsType.Store(t)
+	}
 }

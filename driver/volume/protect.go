@@ -21,12 +21,12 @@ func (m *Manager) Protected(path string) error {
 	for _, p := range m.order {
 		switch p.Kind {
 		case pool.Root:
-			if path == p.dir {
+			if path == p.Dir {
 				return fmt.Errorf("%w: %s is the root of pool %q", ErrInvalid, path, p.Name)
 			}
-			dirs = append(dirs, filepath.Join(p.dir, dataDir))
+			dirs = append(dirs, filepath.Join(p.Dir, dataDir))
 		case pool.Path:
-			dirs = append(dirs, p.dir)
+			dirs = append(dirs, p.Dir)
 		}
 		for _, d := range p.Disks {
 			if !d.IsDevice() {

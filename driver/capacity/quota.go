@@ -1,4 +1,4 @@
-package volume
+package capacity
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/quota"
 	"github.com/localdisk-csi/localdisk/driver/state"
@@ -18,13 +19,17 @@ import (
 
 // How a ROOT/PATH pool enforces its volumes' capacities.
 const (
-	enforceNone    = ""        // accounting only; usage is measured
-	enforceProject = "project" // XFS/ext4 project quota per volume directory
-	enforceBtrfs   = "btrfs"   // a btrfs subvolume with a qgroup limit per volume
+	EnforceNone    = ""        // accounting only; usage is measured
+	EnforceProject = "project" // XFS/ext4 project quota per volume directory
+	EnforceBtrfs   = "btrfs"   // a btrfs subvolume with a qgroup limit per volume
 )
 
-// quotas holds the project ID allocators, one per filesystem.
-type quotas struct {
+// volumeMode is the mode of a volume's directory.
+const volumeMode = fs.FileMode(0o755)
+
+// Quotas holds the project ID allocators, one per filesystem (shared by
+// the pools on it).
+type Quotas struct {
 	mu     sync.Mutex
 	allocs map[uint64]*quota.Allocator // by st_dev
 }
@@ -35,17 +40,19 @@ func (p *Pool) Enforcement() string {
 	return e
 }
 
-// setupQuota decides, once per pool, how it enforces capacities: project
+// Setup decides, once per pool, how it enforces capacities: project
 // quotas where its filesystem enforces them, btrfs qgroups where quotas are
 // enabled (quota: required enables them), else accounting only. A pool with
-// `quota: required` and no enforcement is unhealthy.
-func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
+// `quota: required` and no enforcement is unhealthy. root is the pool's
+// data directory; projects lists the project IDs the records hold, which a
+// new allocator marks used.
+func (q *Quotas) Setup(p *Pool, root *os.Root, log *logrus.Entry, projects func() []uint32) error {
 	if !p.Kind.Directory() || p.Enforcement() != "" || p.Spec.Quota == pool.QuotaOff {
 		return nil
 	}
 	var reason error
 	err := withFS(root, ".", func(dir *os.File, qfs *quota.FS) error {
-		reason = m.enforcement(p, dir, qfs)
+		reason = q.enforcement(p, dir, qfs, log, projects)
 		return nil
 	})
 	if err != nil {
@@ -55,14 +62,14 @@ func (m *Manager) setupQuota(p *Pool, root *os.Root) error {
 		return fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, p.Name, reason)
 	}
 	if reason != nil && !p.quotaLogged.Swap(true) {
-		m.log.WithField("pool", p.Name).WithError(reason).Info("capacity is accounted, not enforced: usage is measured")
+		log.WithField("pool", p.Name).WithError(reason).Info("capacity is accounted, not enforced: usage is measured")
 	}
 	return nil
 }
 
 // enforcement sets the pool's enforcement from its filesystem, or says why
 // it has none.
-func (m *Manager) enforcement(p *Pool, dir *os.File, qfs *quota.FS) (reason error) {
+func (q *Quotas) enforcement(p *Pool, dir *os.File, qfs *quota.FS, log *logrus.Entry, projects func() []uint32) (reason error) {
 	d := DecideQuota(p.Spec, dir, qfs)
 	if d.EnableBtrfs {
 		if err := quota.EnableQuota(dir); err != nil {
@@ -70,10 +77,10 @@ func (m *Manager) enforcement(p *Pool, dir *os.File, qfs *quota.FS) (reason erro
 		}
 	}
 	switch d.Method {
-	case enforceProject:
-		m.allocator(p, qfs.Dev())
-		m.log.WithFields(logrus.Fields{"pool": p.Name, "commands": qfs.Commands()}).Info("capacity is enforced by project quota")
-	case enforceNone:
+	case EnforceProject:
+		q.allocator(p, qfs.Dev(), projects)
+		log.WithFields(logrus.Fields{"pool": p.Name, "commands": qfs.Commands()}).Info("capacity is enforced by project quota")
+	case EnforceNone:
 		return d.Reason
 	}
 	p.enforce.Store(d.Method)
@@ -103,20 +110,57 @@ func DecideQuota(spec pool.Spec, dir *os.File, qfs *quota.FS) QuotaDecision {
 		if reason := qfs.Supported(); reason != nil {
 			return QuotaDecision{Reason: reason}
 		}
-		return QuotaDecision{Method: enforceProject}
+		return QuotaDecision{Method: EnforceProject}
 	case quota.KindBtrfs:
 		on, err := quota.QuotaEnabled(dir)
 		switch {
 		case err != nil:
 			return QuotaDecision{Reason: err}
 		case !on && spec.Quota == pool.QuotaRequired:
-			return QuotaDecision{Method: enforceBtrfs, EnableBtrfs: true}
+			return QuotaDecision{Method: EnforceBtrfs, EnableBtrfs: true}
 		case !on:
 			return QuotaDecision{Reason: fmt.Errorf("%w: btrfs quotas are not enabled on %s (quota: required enables them)", quota.ErrNotSupported, canonicalDir(spec.Path))}
 		}
-		return QuotaDecision{Method: enforceBtrfs}
+		return QuotaDecision{Method: EnforceBtrfs}
 	}
 	return QuotaDecision{Reason: fmt.Errorf("%w: %s is on %s", quota.ErrNotSupported, canonicalDir(spec.Path), qfs.Kind())}
+}
+
+// InspectQuota is DecideQuota on the filesystem of dir, or of its nearest
+// ancestor that exists (a ROOT pool's root made at start); a pool with
+// `quota: off` gets the zero decision. For `localdisk check`.
+func InspectQuota(spec pool.Spec, dir string) QuotaDecision {
+	if spec.Quota == pool.QuotaOff {
+		return QuotaDecision{}
+	}
+	f, err := os.Open(existingParent(dir))
+	if err != nil {
+		return QuotaDecision{Reason: err}
+	}
+	defer f.Close()
+	qfs, err := quota.NewFS(f)
+	if err != nil {
+		return QuotaDecision{Reason: err}
+	}
+	defer qfs.Close()
+	return DecideQuota(spec, f, qfs)
+}
+
+// existingParent is dir or its nearest ancestor that exists.
+func existingParent(dir string) string {
+	for {
+		if _, err := os.Lstat(dir); err == nil || dir == "/" {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func canonicalDir(p string) string {
+	if dir, err := filepath.EvalSymlinks(p); err == nil {
+		return dir
+	}
+	return p
 }
 
 // withFS opens name inside root and a quota handle on it for fn.
@@ -137,14 +181,14 @@ func withFS(root *os.Root, name string, fn func(dir *os.File, qfs *quota.FS) err
 // allocator returns the project ID allocator of a filesystem, making it on
 // first use with every project ID the records hold marked used; an ID found
 // in use on the filesystem by something else is never handed out.
-func (m *Manager) allocator(p *Pool, dev uint64) *quota.Allocator {
-	m.quotas.mu.Lock()
-	defer m.quotas.mu.Unlock()
-	if a := m.quotas.allocs[dev]; a != nil {
+func (q *Quotas) allocator(p *Pool, dev uint64, projects func() []uint32) *quota.Allocator {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if a := q.allocs[dev]; a != nil {
 		p.alloc.Store(a)
 		return a
 	}
-	dir := filepath.Join(p.dir, dataDir)
+	dir := filepath.Join(p.Dir, layout.DataDir)
 	a, _ := quota.NewAllocator(quota.DefaultFirstID, quota.DefaultLastID, func(id uint32) (bool, error) {
 		qfs, err := quota.Open(dir)
 		if err != nil {
@@ -153,21 +197,21 @@ func (m *Manager) allocator(p *Pool, dev uint64) *quota.Allocator {
 		defer qfs.Close()
 		return qfs.InUse(id)
 	})
-	for _, r := range m.Records() {
-		a.MarkUsed(r.ProjectID)
+	for _, id := range projects() {
+		a.MarkUsed(id)
 	}
-	if m.quotas.allocs == nil {
-		m.quotas.allocs = map[uint64]*quota.Allocator{}
+	if q.allocs == nil {
+		q.allocs = map[uint64]*quota.Allocator{}
 	}
-	m.quotas.allocs[dev] = a
+	q.allocs[dev] = a
 	p.alloc.Store(a)
 	return a
 }
 
-// allocProject reserves a project ID for a new volume of a project-quota
+// AllocProject reserves a project ID for a new volume of a project-quota
 // pool (0 for other pools).
-func (m *Manager) allocProject(p *Pool) (uint32, error) {
-	if p.Enforcement() != enforceProject {
+func (p *Pool) AllocProject() (uint32, error) {
+	if p.Enforcement() != EnforceProject {
 		return 0, nil
 	}
 	a, _ := p.alloc.Load().(*quota.Allocator)
@@ -181,19 +225,21 @@ func (m *Manager) allocProject(p *Pool) (uint32, error) {
 	return id, err
 }
 
-// releaseProject gives a project ID back once no record holds it.
-func (m *Manager) releaseProject(p *Pool, id uint32) {
+// ReleaseProject gives a project ID back once no record holds it.
+func (p *Pool) ReleaseProject(id uint32) {
 	if a, _ := p.alloc.Load().(*quota.Allocator); a != nil && id != 0 {
 		a.Release(id)
 	}
 }
 
-// makeVolumeDir makes a volume's directory (a btrfs subvolume where the
-// pool uses qgroups) and sets its limit; idempotent, for retries.
-func (m *Manager) makeVolumeDir(root *os.Root, p *Pool, rec *state.Record) error {
-	dir := path.Join(volumesDir, rec.ID)
-	if p.Enforcement() == enforceBtrfs {
-		parent, err := root.Open(volumesDir)
+// MakeVolumeDir makes a volume's directory inside the pool's data
+// directory root (a btrfs subvolume where the pool uses qgroups) and sets
+// its limit; idempotent, for retries. It sets rec.Subvolume (rec is not
+// indexed yet: its record follows).
+func (p *Pool) MakeVolumeDir(root *os.Root, rec *state.Record) error {
+	dir := path.Join(layout.VolumesDir, rec.ID)
+	if p.Enforcement() == EnforceBtrfs {
+		parent, err := root.Open(layout.VolumesDir)
 		if err != nil {
 			return err
 		}
@@ -214,40 +260,28 @@ func (m *Manager) makeVolumeDir(root *os.Root, p *Pool, rec *state.Record) error
 	if err != nil {
 		return err
 	}
-	sub, err := m.applyLimit(root, p, rec)
+	sub, err := p.ApplyLimit(root, rec)
 	if sub != 0 {
-		rec.Subvolume = sub // rec is not indexed yet: its record follows
+		rec.Subvolume = sub
 	}
 	return err
 }
 
-// reapplyLimitOf re-applies the limit of a volume already recorded (rec is
-// the caller's copy of its record): start-up and expansion. A subvolume ID
-// other than the recorded one is recorded anew.
-func (m *Manager) reapplyLimitOf(root *os.Root, p *Pool, rec *state.Record) error {
-	sub, err := m.applyLimit(root, p, rec)
-	if err != nil || sub == 0 || sub == rec.Subvolume {
-		return err
-	}
-	rec.Subvolume = sub
-	return m.put(rec)
-}
-
-// applyLimit (re)applies a volume's capacity as its quota: the project and
+// ApplyLimit (re)applies a volume's capacity as its quota: the project and
 // its limit, or the subvolume's qgroup limit, returning the subvolume's ID
 // (0 when the pool does not use qgroups). It changes no record.
 // Idempotent: start-up and expansion call it again.
-func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) (subvolume uint64, err error) {
+func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, err error) {
 	switch {
-	case p.Enforcement() == enforceProject && rec.ProjectID != 0:
-		return 0, withFS(root, path.Join(volumesDir, rec.ID), func(f *os.File, qfs *quota.FS) error {
+	case p.Enforcement() == EnforceProject && rec.ProjectID != 0:
+		return 0, withFS(root, path.Join(layout.VolumesDir, rec.ID), func(f *os.File, qfs *quota.FS) error {
 			if err := quota.SetProject(f, rec.ProjectID); err != nil {
 				return err
 			}
 			return qfs.SetLimit(rec.ProjectID, quota.Limits{Bytes: uint64(rec.Capacity), Inodes: uint64(p.VolumeInodes)})
 		})
-	case p.Enforcement() == enforceBtrfs:
-		f, err := root.Open(path.Join(volumesDir, rec.ID))
+	case p.Enforcement() == EnforceBtrfs:
+		f, err := root.Open(path.Join(layout.VolumesDir, rec.ID))
 		if err != nil {
 			return 0, err
 		}
@@ -261,11 +295,11 @@ func (m *Manager) applyLimit(root *os.Root, p *Pool, rec *state.Record) (subvolu
 	return 0, nil
 }
 
-// removeVolumeDir removes a volume's directory in the trash: a subvolume
+// RemoveVolumeDir removes a volume's directory in the trash: a subvolume
 // is deleted as such; then its project's limit is cleared.
-func (m *Manager) removeVolumeDir(root *os.Root, p *Pool, rec *state.Record, trash string) error {
+func (p *Pool) RemoveVolumeDir(root *os.Root, rec *state.Record, trash string) error {
 	if rec.Subvolume != 0 {
-		parent, err := root.Open(trashDir)
+		parent, err := root.Open(layout.TrashDir)
 		if err != nil {
 			return err
 		}
@@ -277,36 +311,22 @@ func (m *Manager) removeVolumeDir(root *os.Root, p *Pool, rec *state.Record, tra
 	} else if err := root.RemoveAll(trash); err != nil {
 		return err
 	}
-	return m.clearProject(root, p, rec.ProjectID)
+	return p.clearProject(root, rec.ProjectID)
 }
 
 // clearProject clears a released project's limit.
-func (m *Manager) clearProject(root *os.Root, p *Pool, id uint32) error {
-	if id == 0 || p.Enforcement() != enforceProject {
+func (p *Pool) clearProject(root *os.Root, id uint32) error {
+	if id == 0 || p.Enforcement() != EnforceProject {
 		return nil
 	}
 	return withFS(root, ".", func(_ *os.File, qfs *quota.FS) error { return qfs.ClearLimit(id) })
 }
 
-// projectUsage is a project-quota volume's own usage as the quota counts it.
-func (m *Manager) projectUsage(dir *os.File, id uint32) (Usage, error) {
-	qfs, err := quota.NewFS(dir)
-	if err != nil {
-		return Usage{}, err
-	}
-	defer qfs.Close()
-	u, err := qfs.Usage(id)
-	if err != nil {
-		return Usage{}, err
-	}
-	return Usage{Bytes: int64(u.Bytes), Inodes: int64(u.Inodes), InodeLimit: int64(u.Limits.Inodes), Exact: true}, nil
-}
-
-// removeOrphan removes an empty volume directory that no record owns (a
+// RemoveOrphan removes an empty volume directory that no record owns (a
 // create that crashed before its record): the subvolume, or the directory
 // and its project's limit. A directory that holds anything is kept.
-func (m *Manager) removeOrphan(root *os.Root, p *Pool, id string) error {
-	dir := path.Join(volumesDir, id)
+func (p *Pool) RemoveOrphan(root *os.Root, id string) error {
+	dir := path.Join(layout.VolumesDir, id)
 	f, err := root.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -320,8 +340,8 @@ func (m *Manager) removeOrphan(root *os.Root, p *Pool, id string) error {
 	if len(names) > 0 {
 		return fmt.Errorf("%s is not empty: kept", dir)
 	}
-	if p.Enforcement() == enforceBtrfs {
-		parent, err := root.Open(volumesDir)
+	if p.Enforcement() == EnforceBtrfs {
+		parent, err := root.Open(layout.VolumesDir)
 		if err != nil {
 			return err
 		}
@@ -333,5 +353,5 @@ func (m *Manager) removeOrphan(root *os.Root, p *Pool, id string) error {
 	} else if err := root.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return m.clearProject(root, p, project)
+	return p.clearProject(root, project)
 }
