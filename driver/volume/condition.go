@@ -39,7 +39,7 @@ type Condition struct {
 // which stays a volume for the CO. With walk false, usage is taken only
 // from the cache (filled by stats and earlier calls): no tree is walked.
 func (m *Manager) Health(id string, walk bool) ([]Condition, error) {
-	if r := m.record(id); r != nil && r.Phase == state.Deleting {
+	if r := m.recs.Record(id); r != nil && r.Phase == state.Deleting {
 		if r.Name != "" { // deleted for the CO
 			return nil, fmt.Errorf("%w: %s was deleted", ErrNotFound, id)
 		}
@@ -97,13 +97,11 @@ func (m *Manager) HealthIDs() []string {
 	for _, v := range vols {
 		ids = append(ids, v.ID)
 	}
-	m.mu.RLock()
-	for _, r := range m.records {
+	m.recs.Each(func(r *state.Record) {
 		if r.Phase == state.Deleting && r.Name == "" {
 			ids = append(ids, r.ID)
 		}
-	}
-	m.mu.RUnlock()
+	})
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }

@@ -43,7 +43,7 @@ func (m *Manager) converge(recs []*state.Record) {
 		}
 	}
 	for _, r := range recs {
-		r = m.record(r.ID) // as converged: a delete finished above dropped it
+		r = m.recs.Record(r.ID) // as converged: a delete finished above dropped it
 		if r == nil {
 			continue
 		}
@@ -103,12 +103,12 @@ func (m *Manager) reconverge(p *Pool) {
 		}
 		id := rec.ID
 		m.withID(id, func() {
-			r := m.record(id) // as it is now, under its lock
+			r := m.recs.Record(id) // as it is now, under its lock
 			if r == nil {
 				return
 			}
 			m.convergeOne(p, r, inTrash[p.Name+"/"+id])
-			if r = m.record(id); r != nil && r.Phase == state.Ready && p.Enforcement() != capacity.EnforceNone {
+			if r = m.recs.Record(id); r != nil && r.Phase == state.Ready && p.Enforcement() != capacity.EnforceNone {
 				m.reapplyLimit(p, r)
 			}
 		})
@@ -165,7 +165,7 @@ func (m *Manager) sweepTrash(p *Pool) {
 	}
 	for _, e := range entries {
 		m.withID(e.Name(), func() {
-			if m.record(e.Name()) != nil {
+			if m.recs.Record(e.Name()) != nil {
 				return // a delete to finish: its record's convergence failed
 			}
 			if mp, ok := busy(t, filepath.Join(p.Dir, dataDir, trashDir, e.Name())); ok {
@@ -223,7 +223,7 @@ func (m *Manager) sweepOrphans(p *Pool) {
 	defer root.Close()
 	for _, e := range entries {
 		m.withID(e.Name(), func() { // a create holds it from its mkdir to its record
-			if m.record(e.Name()) != nil {
+			if m.recs.Record(e.Name()) != nil {
 				return
 			}
 			log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})

@@ -46,7 +46,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 		return nil, err
 	}
 	defer held.Unlock()
-	if r := m.recordByName(req.Name); r != nil {
+	if r := m.recs.ByName(req.Name); r != nil {
 		return m.resume(ctx, held, r, req)
 	}
 	cands, err := fsTypeCandidates(m.candidates(req.Selector), req.FSType)
@@ -145,7 +145,7 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 		return nil, err
 	}
 	defer unlock()
-	if other := m.record(id); other != nil {
+	if other := m.recs.Record(id); other != nil {
 		return nil, fmt.Errorf("volume ID %s of name %q collides with name %q", id, req.Name, other.Name)
 	}
 	pid, err := p.AllocProject()
@@ -192,7 +192,7 @@ func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error
 		return err
 	}
 	failpoint.Inject(failpoint.CreateMkdir)
-	if err := m.put(rec); err != nil {
+	if err := m.recs.Put(rec); err != nil {
 		if rerr := p.RemoveOrphan(root, rec.ID); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Warn("could not remove the directory of a failed create; start-up will")
 		}
@@ -220,7 +220,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		}
 	}
 	_, err := p.ClaimDisk(req.Required, req.Limit, usable, func(d *pool.Disk) error {
-		if r := m.diskRecord(p, d); r != nil {
+		if r := m.recs.ByDisk(p.Name, d.ID); r != nil {
 			return fmt.Errorf("disk %s is held by volume %s but is not claimed", d.ID, r.ID)
 		}
 		rec = &state.Record{ID: layout.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
@@ -229,7 +229,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		if rec.Identity, err = m.diskIdentity(p, d); err != nil {
 			return err
 		}
-		return m.put(rec)
+		return m.recs.Put(rec)
 	})
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
-	r := m.record(id)
+	r := m.recs.Record(id)
 	adopt := false // a free disk listed as a pre-existing volume (listUnclaimed)
 	if r == nil {
 		v := m.unclaimedDisk(id)
@@ -73,10 +73,10 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 				if r.Identity, err = m.diskIdentity(p, d); err != nil {
 					return err
 				}
-				return m.put(r)
+				return m.recs.Put(r)
 			})
 		} else {
-			err = m.put(r)
+			err = m.recs.Put(r)
 		}
 		if err != nil {
 			return err
@@ -153,7 +153,7 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 			return err
 		}
 		failpoint.Inject(failpoint.DeleteRemoved)
-		return p.SetClaimed(r.ID, false, func() error { return m.drop(r) })
+		return p.SetClaimed(r.ID, false, func() error { return m.recs.Drop(r) })
 	}
 	root, err := p.open()
 	if err != nil {
@@ -169,7 +169,7 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		return fmt.Errorf("delete volume %s: %w", r.ID, err) // the retry finds it in the trash
 	}
 	failpoint.Inject(failpoint.DeleteRemoved)
-	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
+	if err := p.Release(r.Capacity, func() error { return m.recs.Drop(r) }); err != nil {
 		return err
 	}
 	p.ReleaseProject(r.ProjectID)

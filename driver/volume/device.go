@@ -30,7 +30,7 @@ func (m *Manager) deviceOf(p *Pool, d *pool.Disk) (string, map[string]string, er
 }
 
 func (m *Manager) findDevice(p *Pool, d *pool.Disk, identity func(string) (map[string]string, error)) (string, map[string]string, error) {
-	rec := m.diskRecord(p, d)
+	rec := m.recs.ByDisk(p.Name, d.ID)
 	if rec != nil && len(rec.Identity) > 0 {
 		for _, o := range p.Disks {
 			if !o.IsDevice() {
@@ -49,7 +49,7 @@ func (m *Manager) findDevice(p *Pool, d *pool.Disk, identity func(string) (map[s
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
-	for _, r := range m.mountRecords() { // only MOUNT records have an identity
+	for _, r := range m.recs.MountRecords() { // only MOUNT records have an identity
 		if layout.DiskOf(r.ID) != d.ID && r.Pool == p.Name && len(r.Identity) > 0 && disk.SameDisk(r.Identity, id) {
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
@@ -84,12 +84,12 @@ func (m *Manager) RecordIdentity(ctx context.Context, v *Volume, dev string) err
 	if err != nil {
 		return err
 	}
-	r := m.record(v.ID)
+	r := m.recs.Record(v.ID)
 	if r == nil || maps.Equal(r.Identity, id) {
 		return nil
 	}
 	r.Identity = id
-	return m.put(r)
+	return m.recs.Put(r)
 }
 
 // Source is what a mount of the volume shows: for a directory volume, its
@@ -119,7 +119,7 @@ func (m *Manager) Source(t mounter.Table, v *Volume, block bool) (mounter.Source
 // mounted at its root). A mismatch found with a cached identity is read
 // again before it is reported.
 func (m *Manager) checkMountedDisk(id, dir string) error {
-	r := m.record(id)
+	r := m.recs.Record(id)
 	if r == nil || len(r.Identity) == 0 {
 		return nil
 	}

@@ -57,16 +57,14 @@ func (m *Manager) startErase(p *Pool, r *state.Record) <-chan error {
 // forgets it, so a record that is not pending cannot become pending again
 // through this erase.
 func (m *Manager) erasePending(id string) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	r := m.records[id]
+	r := m.recs.Record(id)
 	return r != nil && r.Phase == state.Deleting && r.Kind == state.KindMount
 }
 
 // EraseBacklog is the number of disks whose erase is not complete.
 func (m *Manager) EraseBacklog() int {
 	n := 0
-	for _, r := range m.mountRecords() {
+	for _, r := range m.recs.MountRecords() {
 		if r.Phase == state.Deleting && r.Erase != nil {
 			n++
 		}
@@ -93,7 +91,7 @@ func (m *Manager) erase(ctx context.Context, p *Pool, r *state.Record) error {
 	err = disk.Erase(ctx, disk.Job{Device: dev, Method: pool.Erase(r.Erase.Method), Pool: p.Name, Offset: r.Erase.Offset,
 		Progress: func(off int64) error {
 			r.Erase.Offset = off
-			return m.put(r)
+			return m.recs.Put(r)
 		}})
 	m.ids.Forget(dev) // its signatures are gone, or some of them
 	if err != nil {
@@ -101,5 +99,5 @@ func (m *Manager) erase(ctx context.Context, p *Pool, r *state.Record) error {
 	}
 	m.log.WithField("volume_id", r.ID).WithField("device", dev).WithField("erase", r.Erase.Method).Info("disk erased")
 	failpoint.Inject(failpoint.DeleteRemoved)
-	return p.SetClaimed(r.ID, false, func() error { return m.drop(r) })
+	return p.SetClaimed(r.ID, false, func() error { return m.recs.Drop(r) })
 }

@@ -56,7 +56,7 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 	m := f.m
 	r := &state.Record{ID: "m-disk", Pool: "m", Kind: state.KindMount, Phase: state.Deleting,
 		Erase: &state.Erase{Method: string(pool.EraseZero)}}
-	m.index(r) // a disk being erased (no such pool: the erase below is a stand-in)
+	m.recs.Add(r) // a disk being erased (no such pool: the erase below is a stand-in)
 	started, returned := make(chan struct{}), make(chan struct{})
 	m.eraseRun = func(ctx context.Context, _ *Pool, got *state.Record) error {
 		got.Erase.Offset = 1 << 30 // the erase's own copy: the index's is not touched
@@ -85,7 +85,7 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 	if err := <-m.startErase(nil, r); !errors.Is(err, ErrBusy) {
 		t.Errorf("an erase asked for after Close: %v, want ErrBusy (not started)", err)
 	}
-	if got := m.record(r.ID); got == nil || got.Phase != state.Deleting || got.Erase.Offset != 0 {
+	if got := m.recs.Record(r.ID); got == nil || got.Phase != state.Deleting || got.Erase.Offset != 0 {
 		t.Errorf("the record after Close: %+v, want it deleting as the erase last recorded it", got)
 	}
 }

@@ -54,9 +54,9 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 	if room, _, ok := m.room(p); ok && size > v.Capacity && size <= p.Capacity() && size-v.Capacity > room {
 		return 0, fmt.Errorf("%w: pool %q: its filesystem has %d bytes free beyond its reserve and what its volumes may still write", pool.ErrInsufficientCapacity, p.Name, room)
 	}
-	rec := m.record(id)
+	rec := m.recs.Record(id)
 	rec.Capacity = size
-	if err := p.Grow(v.Capacity, size, func() error { return m.put(rec) }); err != nil {
+	if err := p.Grow(v.Capacity, size, func() error { return m.recs.Put(rec) }); err != nil {
 		return 0, err
 	}
 	failpoint.Inject(failpoint.ExpandRecorded)

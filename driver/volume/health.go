@@ -32,25 +32,13 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 // here, since the CO that got OK never asks again. A running erase is
 // joined, not doubled.
 func (m *Manager) ResumeErases() {
-	for _, r := range m.mountRecords() {
+	for _, r := range m.recs.MountRecords() {
 		p := m.pools[r.Pool]
 		if r.Phase != state.Deleting || p == nil || !p.healthy.Load() {
 			continue
 		}
 		m.startErase(p, r)
 	}
-}
-
-// mountRecords copies the records of MOUNT volumes (through the disk index:
-// not every record).
-func (m *Manager) mountRecords() []*state.Record {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]*state.Record, 0, len(m.disks))
-	for _, id := range m.disks {
-		out = append(out, m.records[id].Clone())
-	}
-	return out
 }
 
 // CheckHealth refreshes every pool and logs each change of health once: a
@@ -88,16 +76,4 @@ func absentMessage(p *Pool) string {
 		return fmt.Sprintf("pool absent (optional): %s does not exist on this node; it is taken into service when it appears", p.Spec.Path)
 	}
 	return fmt.Sprintf("pool absent (optional): none of its %d disks is on this node; it is taken into service when one appears", len(p.Disks))
-}
-
-// hasRecords reports whether any record points into the pool.
-func (m *Manager) hasRecords(pool string) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	for _, r := range m.records {
-		if r.Pool == pool {
-			return true
-		}
-	}
-	return false
 }

@@ -34,7 +34,7 @@ func (m *Manager) convergeCreating(p *Pool, r *state.Record) error {
 	if !p.Kind.Directory() { // a MOUNT claim has nothing to make
 		ready := *r
 		ready.Phase = state.Ready
-		return m.put(&ready)
+		return m.recs.Put(&ready)
 	}
 	return m.rollbackCreate(p, r)
 }
@@ -71,7 +71,7 @@ func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := p.Release(r.Capacity, func() error { return m.drop(r) }); err != nil {
+	if err := p.Release(r.Capacity, func() error { return m.recs.Drop(r) }); err != nil {
 		return err
 	}
 	p.ReleaseProject(r.ProjectID)
@@ -84,7 +84,7 @@ func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volu
 	ready := *rec
 	if err := p.MakeVolumeDir(root, &ready); err != nil {
 		err = fmt.Errorf("create volume %s: %w", rec.ID, err)
-		if rerr := p.Release(rec.Capacity, func() error { return m.drop(rec) }); rerr != nil {
+		if rerr := p.Release(rec.Capacity, func() error { return m.recs.Drop(rec) }); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Error("rollback of failed create")
 		} else {
 			p.ReleaseProject(rec.ProjectID)
@@ -93,7 +93,7 @@ func (m *Manager) finishCreate(root *os.Root, p *Pool, rec *state.Record) (*Volu
 	}
 	failpoint.Inject(failpoint.CreateMkdir)
 	ready.Phase = state.Ready
-	if err := m.put(&ready); err != nil {
+	if err := m.recs.Put(&ready); err != nil {
 		return nil, err // the `creating` record stays; a retry finishes
 	}
 	return m.volumeOf(&ready), nil

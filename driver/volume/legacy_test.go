@@ -73,11 +73,11 @@ func TestLegacy_CreatingSettledAtStart(t *testing.T) {
 	claim := creating(m, layout.ClaimID(m.Disks[0].ID, "claim"), "claim", 0)
 
 	f.restart()
-	if f.m.record(missing.ID) != nil {
+	if f.m.recs.Record(missing.ID) != nil {
 		t.Error("a `creating` record without a directory was not rolled back")
 	}
 	for _, rec := range []*state.Record{full, claim} {
-		if got := f.m.record(rec.ID); got == nil || got.Phase != state.Ready {
+		if got := f.m.recs.Record(rec.ID); got == nil || got.Phase != state.Ready {
 			t.Errorf("%s after start-up: %+v, want ready", rec.Name, got)
 		}
 	}
@@ -114,7 +114,7 @@ func TestLegacy_CreatingFinishedByItsCreate(t *testing.T) {
 	if err != nil || v.ID != rec.ID {
 		t.Fatalf("the retried create: %v, %v", v, err)
 	}
-	if got := f.m.record(rec.ID); got == nil || got.Phase != state.Ready {
+	if got := f.m.recs.Record(rec.ID); got == nil || got.Phase != state.Ready {
 		t.Errorf("record after the retried create: %+v, want ready", got)
 	}
 	if _, err := os.Stat(filepath.Join(data, volumesDir, rec.ID)); err != nil {

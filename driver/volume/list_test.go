@@ -8,9 +8,7 @@ import (
 )
 
 func (m *Manager) generation() uint64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.gen
+	return m.recs.Gen()
 }
 
 // The index's generation, which the cached List answer (and the encoded

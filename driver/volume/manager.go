@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"sort"
 	"sync"
@@ -16,9 +15,9 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/keylock"
-	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/index"
 )
 
 // Volume is what the CSI services see of a volume.
@@ -82,22 +81,14 @@ type Manager struct {
 	erases   *disk.Eraser
 	eraseRun func(ctx context.Context, p *Pool, r *state.Record) error
 
-	// The in-memory index of the records. It owns the values it holds:
-	// index stores a copy of what it is given, and every read (record,
-	// Records, mountRecords, List) hands out a copy, so that no record a
-	// caller holds is ever the one the index holds. A stored value is never
-	// changed: a change is a new value, written durably (put, drop) and
-	// then indexed in place of the old one. mu guards the maps and gen.
-	mu      sync.RWMutex
-	records map[string]*state.Record // by ID
-	names   map[string]string        // name -> ID
-	disks   map[string]string        // pool/disk ID -> ID of the MOUNT record holding it
-	gen     uint64                   // bumped by every index change, and only then
-	listed  listCache
+	// recs is the in-memory index of the records (see driver/volume/index:
+	// it stores and hands out copies, and writes through store).
+	recs   *index.Index
+	listed listCache
 }
 
 // listCache keeps the last List answer until what it lists changes: the
-// index (Manager.gen) or the free disks of a pool that lists them
+// index (index.Index.Gen) or the free disks of a pool that lists them
 // (pool.Pool.Gen: claims, disks measured late).
 type listCache struct {
 	mu   sync.Mutex
@@ -115,8 +106,13 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
-	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir),
-		records: map[string]*state.Record{}, names: map[string]string{}, disks: map[string]string{}}
+	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir)}
+	m.recs = index.New(store, func(name string) map[string]string {
+		if p := m.pools[name]; p != nil {
+			return p.context
+		}
+		return nil
+	})
 	m.ids, m.erases, m.eraseRun = disk.NewIdentities(), disk.NewEraser(log, errClosing), m.erase
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
@@ -141,7 +137,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		m.capPools = append(m.capPools, p.Pool)
 	}
 	for _, r := range recs {
-		m.index(r) // after the pools: a record shares its pool's context map
+		m.recs.Add(r) // after the pools: a record shares its pool's context map
 	}
 	m.CheckHealth()
 	m.converge(recs)
@@ -167,81 +163,8 @@ func (m *Manager) Close() error {
 // Pools lists the pools in configuration order.
 func (m *Manager) Pools() []*Pool { return m.order }
 
-// index stores a copy of r in the in-memory index, in place of the record
-// of its ID; r stays the caller's.
-func (m *Manager) index(r *state.Record) {
-	r = r.Clone()
-	r.Version = state.Version // as Store.Put wrote it
-	if p := m.pools[r.Pool]; p != nil && maps.Equal(r.Context, p.context) {
-		r.Context = p.context // one shared map per pool, not one per volume
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.records[r.ID] = r
-	if r.Name != "" {
-		m.names[r.Name] = r.ID
-	}
-	if r.Kind == state.KindMount {
-		m.disks[r.Pool+"/"+layout.DiskOf(r.ID)] = r.ID
-	}
-	m.gen++
-}
-
-func (m *Manager) unindex(r *state.Record) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.records, r.ID)
-	if r.Name != "" && m.names[r.Name] == r.ID {
-		delete(m.names, r.Name)
-	}
-	if k := r.Pool + "/" + layout.DiskOf(r.ID); m.disks[k] == r.ID {
-		delete(m.disks, k)
-	}
-	m.gen++
-}
-
-// record returns a copy of the record of id, the caller's to change (and
-// to put).
-func (m *Manager) record(id string) *state.Record {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if r := m.records[id]; r != nil {
-		return r.Clone()
-	}
-	return nil
-}
-
 // NameTaken reports whether a volume of that name exists (in any phase).
-func (m *Manager) NameTaken(name string) bool { return m.recordByName(name) != nil }
-
-func (m *Manager) recordByName(name string) *state.Record {
-	m.mu.RLock()
-	id, ok := m.names[name]
-	m.mu.RUnlock()
-	if !ok {
-		return nil
-	}
-	return m.record(id)
-}
-
-// put writes a record durably, then indexes a copy of it: r stays the
-// caller's, who may change it and put it again.
-func (m *Manager) put(r *state.Record) error {
-	if err := m.store.Put(r); err != nil {
-		return err
-	}
-	m.index(r)
-	return nil
-}
-
-// drop removes a record durably, then from the index.
-func (m *Manager) drop(r *state.Record) error {
-	if err := m.store.Delete(r.ID); err != nil {
-		return err
-	}
-	m.unindex(r)
-	return nil
-}
+func (m *Manager) NameTaken(name string) bool { return m.recs.ByName(name) != nil }
 
 // volumeOf is what the CSI services see of a record: a new Volume, whose
 // Context map is shared with the record and read-only.
@@ -252,7 +175,7 @@ func (m *Manager) volumeOf(r *state.Record) *Volume {
 // Lookup finds a usable volume by ID: a ready record, or a free disk of a
 // MOUNT pool that lists its unclaimed disks (a Mesos pre-existing disk).
 func (m *Manager) Lookup(id string) (*Volume, error) {
-	if r := m.record(id); r != nil {
+	if r := m.recs.Record(id); r != nil {
 		if r.Phase != state.Ready {
 			return nil, fmt.Errorf("%w: volume %s is %s", ErrBusy, id, r.Phase)
 		}
@@ -274,17 +197,6 @@ func (m *Manager) unclaimedDisk(id string) *Volume {
 		}
 	}
 	return nil
-}
-
-// diskRecord returns a copy of the record holding a MOUNT pool's disk.
-func (m *Manager) diskRecord(p *Pool, d *pool.Disk) *state.Record {
-	m.mu.RLock()
-	id, ok := m.disks[p.Name+"/"+d.ID]
-	m.mu.RUnlock()
-	if !ok {
-		return nil
-	}
-	return m.record(id)
 }
 
 func unclaimedIn(p *Pool, id string) *Volume {
@@ -310,19 +222,15 @@ func (m *Manager) List() []*Volume {
 			key.pools += p.Gen()
 		}
 	}
-	m.mu.RLock()
-	key.gen = m.gen
-	if m.listed.vols != nil && m.listed.key == key {
-		m.mu.RUnlock()
+	if key.gen = m.recs.Gen(); m.listed.vols != nil && m.listed.key == key {
 		return m.listed.vols
 	}
-	out := make([]*Volume, 0, len(m.records))
-	for _, r := range m.records {
+	out := []*Volume{}
+	key.gen = m.recs.Each(func(r *state.Record) {
 		if r.Phase == state.Ready {
 			out = append(out, m.volumeOf(r))
 		}
-	}
-	m.mu.RUnlock()
+	})
 	for _, p := range m.order {
 		for _, d := range p.Disks {
 			if v := unclaimedIn(p, d.ID); v != nil {
@@ -406,27 +314,11 @@ func PathKey(p string) keylock.Key    { return keylock.Key{Class: pathClass, Nam
 
 // Records returns copies of every record, in any phase (see Clone: the
 // caller's to change).
-func (m *Manager) Records() []state.Record {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]state.Record, 0, len(m.records))
-	for _, r := range m.records {
-		out = append(out, *r.Clone())
-	}
-	return out
-}
+func (m *Manager) Records() []state.Record { return m.recs.Records() }
 
 // VolumeCounts is how many records each pool holds, in any phase (by pool
 // name): what Records would count, without copying them.
-func (m *Manager) VolumeCounts() map[string]int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := map[string]int{}
-	for _, r := range m.records {
-		out[r.Pool]++
-	}
-	return out
-}
+func (m *Manager) VolumeCounts() map[string]int { return m.recs.Counts() }
 
 // PoolUsage is the pool's accounting, counting only usable MOUNT disks
 // free, and a ROOT/PATH pool's free room at most what its filesystem can

@@ -205,7 +205,7 @@ func TestConverge_HalfDoneOperations(t *testing.T) {
 	f.m.store.Put(half)
 	os.Mkdir(filepath.Join(p.Dir, dataDir, volumesDir, half.ID), 0o755)
 	// A delete that crashed after its `deleting` record and the move to trash.
-	del := f.m.record(gone.ID)
+	del := f.m.recs.Record(gone.ID)
 	del.Phase = state.Deleting
 	f.m.store.Put(del)
 	os.Rename(filepath.Join(p.Dir, dataDir, volumesDir, gone.ID), filepath.Join(p.Dir, dataDir, trashDir, gone.ID))

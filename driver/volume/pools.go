@@ -211,7 +211,7 @@ func (m *Manager) lacking(p *Pool) bool {
 			}
 		}
 	}
-	return !m.hasRecords(p.Name)
+	return !m.recs.HasPool(p.Name)
 }
 
 // diskMounted reports whether a MOUNT disk's root is a mount point (its
@@ -297,7 +297,7 @@ func (m *Manager) refresh(p *Pool) (bool, error) {
 		return true, nil
 	}
 	if p.markerID() == "" {
-		id, err := m.adoptMarker(p.Spec, p.Dir, m.hasRecords(p.Name))
+		id, err := m.adoptMarker(p.Spec, p.Dir, m.recs.HasPool(p.Name))
 		if err != nil {
 			return false, fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, p.Name, err)
 		}

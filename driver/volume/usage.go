@@ -29,7 +29,7 @@ func (m *Manager) measure(v *Volume, fresh bool) (Usage, error) {
 	}
 	defer dir.Close()
 	var project uint32
-	if r := m.record(v.ID); r != nil {
+	if r := m.recs.Record(v.ID); r != nil {
 		project = r.ProjectID
 	}
 	return m.usage.Measure(v.Pool.Pool, v.ID, project, dir, v.Pool.open, fresh)
@@ -96,5 +96,5 @@ func (m *Manager) reapplyLimitOf(root *os.Root, p *Pool, rec *state.Record) erro
 		return err
 	}
 	rec.Subvolume = sub
-	return m.put(rec)
+	return m.recs.Put(rec)
 }
