@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -138,7 +137,7 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 		log.Warn("volume was created before its pool enforced quotas: its capacity is not enforced")
 		return
 	}
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return
 	}
@@ -151,7 +150,7 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 // sweepTrash removes what a crash left in a healthy pool's trash without a
 // record (a record there is a delete still to finish), never through a mount.
 func (m *Manager) sweepTrash(p *Pool) {
-	root, entries := p.list(trashDir)
+	root, entries := p.List(trashDir)
 	if root == nil {
 		return
 	}
@@ -184,7 +183,7 @@ func (m *Manager) sweepTrash(p *Pool) {
 func (m *Manager) trashEntries() map[string]bool {
 	out := map[string]bool{}
 	for _, p := range m.order {
-		root, entries := p.list(trashDir)
+		root, entries := p.List(trashDir)
 		if root == nil {
 			continue
 		}
@@ -202,7 +201,7 @@ func (m *Manager) trashed(p *Pool, id string) bool {
 	if !p.Kind.Directory() {
 		return false
 	}
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return false
 	}
@@ -216,7 +215,7 @@ func (m *Manager) trashed(p *Pool, id string) bool {
 // before their record was written; anything else without a record is
 // kept and reported.
 func (m *Manager) sweepOrphans(p *Pool) {
-	root, entries := p.list(volumesDir)
+	root, entries := p.List(volumesDir)
 	if root == nil {
 		return
 	}
@@ -234,22 +233,4 @@ func (m *Manager) sweepOrphans(p *Pool) {
 			}
 		})
 	}
-}
-
-// list opens a healthy directory pool and lists one of its directories; the
-// caller closes the root, which is nil when the pool cannot be read.
-func (p *Pool) list(dir string) (*os.Root, []fs.DirEntry) {
-	if !p.Kind.Directory() {
-		return nil, nil
-	}
-	root, err := p.open()
-	if err != nil {
-		return nil, nil
-	}
-	entries, err := fs.ReadDir(root.FS(), dir)
-	if err != nil {
-		root.Close()
-		return nil, nil
-	}
-	return root, entries
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
 
 // CreateRequest is a validated CreateVolume.
@@ -131,10 +132,10 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 	if err != nil {
 		return nil, err
 	}
-	if err := p.quotaUnmet(); err != nil {
+	if err := p.QuotaUnmet(); err != nil {
 		return nil, err
 	}
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return nil, err
 	}
@@ -211,12 +212,12 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 			pool.ErrOutOfRange, p.Name)
 	}
 	var rec *state.Record
-	usable := diskUsable
+	usable := poolroot.DiskUsable
 	if req.Block {
-		usable = blockUsable
+		usable = poolroot.BlockUsable
 	} else if req.FSType != "" {
 		usable = func(d *pool.Disk) bool {
-			return diskUsable(d) && (!d.IsDevice() || strings.EqualFold(d.FSType, req.FSType))
+			return poolroot.DiskUsable(d) && (!d.IsDevice() || strings.EqualFold(d.FSType, req.FSType))
 		}
 	}
 	_, err := p.ClaimDisk(req.Required, req.Limit, usable, func(d *pool.Disk) error {

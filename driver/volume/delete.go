@@ -50,7 +50,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if p == nil {
 		return fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, id, r.Pool)
 	}
-	if err := p.check(id); err != nil {
+	if err := p.Check(id); err != nil {
 		return err
 	}
 	if d := p.Disk(id); d != nil && !d.IsDevice() {
@@ -116,7 +116,7 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 		}
 		return nil
 	}
-	if mp, ok := busy(t, p.volumePath(id)); ok {
+	if mp, ok := busy(t, p.VolumePath(id)); ok {
 		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, mp)
 	}
 	if !p.Kind.Directory() { // a whole disk given by path: staged with its mark
@@ -155,7 +155,7 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		failpoint.Inject(failpoint.DeleteRemoved)
 		return p.SetClaimed(r.ID, false, func() error { return m.recs.Drop(r) })
 	}
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return err
 	}

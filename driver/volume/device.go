@@ -11,6 +11,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
 
 // deviceOf finds the configured device of a device disk by identity: the
@@ -37,7 +38,7 @@ func (m *Manager) findDevice(p *Pool, d *pool.Disk, identity func(string) (map[s
 				continue
 			}
 			if id, err := identity(o.Device); err == nil && disk.SameDisk(rec.Identity, id) {
-				return canonicalDir(o.Device), id, nil
+				return poolroot.CanonicalDir(o.Device), id, nil
 			}
 		}
 		if _, err := identity(d.Device); err == nil {
@@ -54,7 +55,7 @@ func (m *Manager) findDevice(p *Pool, d *pool.Disk, identity func(string) (map[s
 			return "", nil, fmt.Errorf("%w: %s now holds the disk of volume %s", ErrUnhealthy, d.Device, r.ID)
 		}
 	}
-	return canonicalDir(d.Device), id, nil
+	return poolroot.CanonicalDir(d.Device), id, nil
 }
 
 // diskIdentity is what a claim records of a free disk: its device's

@@ -45,10 +45,10 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 	if err != nil {
 		return 0, err
 	}
-	if err := p.check(id); err != nil {
+	if err := p.Check(id); err != nil {
 		return 0, err
 	}
-	if err := p.quotaUnmet(); err != nil {
+	if err := p.QuotaUnmet(); err != nil {
 		return 0, err
 	}
 	if room, _, ok := m.room(p); ok && size > v.Capacity && size <= p.Capacity() && size-v.Capacity > room {
@@ -60,7 +60,7 @@ func (m *Manager) Expand(ctx context.Context, id string, required, limit int64) 
 		return 0, err
 	}
 	failpoint.Inject(failpoint.ExpandRecorded)
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return 0, err
 	}

@@ -34,7 +34,7 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 func (m *Manager) ResumeErases() {
 	for _, r := range m.recs.MountRecords() {
 		p := m.pools[r.Pool]
-		if r.Phase != state.Deleting || p == nil || !p.healthy.Load() {
+		if r.Phase != state.Deleting || p == nil || !p.LastHealthy() {
 			continue
 		}
 		m.startErase(p, r)
@@ -53,7 +53,7 @@ func (m *Manager) CheckHealth() {
 	for _, p := range m.order {
 		healthy, err := m.refresh(p)
 		absent := !healthy && m.lacking(p)
-		wasHealthy, wasAbsent := p.healthy.Swap(healthy), p.absent.Swap(absent)
+		wasHealthy, wasAbsent := p.SetHealth(healthy, absent)
 		if wasHealthy == healthy && wasAbsent == absent {
 			continue
 		}

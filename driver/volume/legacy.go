@@ -47,7 +47,7 @@ func (m *Manager) resumeCreating(ctx context.Context, held *keylock.Held, p *Poo
 		return nil, err
 	}
 	defer unlock()
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (m *Manager) resumeCreating(ctx context.Context, held *keylock.Held, p *Poo
 // rollbackCreate undoes a `creating` record: its directory was never handed
 // out, so it is empty. A non-empty one is kept and promoted instead.
 func (m *Manager) rollbackCreate(p *Pool, r *state.Record) error {
-	root, err := p.open()
+	root, err := p.Open()
 	if err != nil {
 		return err
 	}

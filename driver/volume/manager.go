@@ -18,6 +18,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
+	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
 
 // Volume is what the CSI services see of a volume.
@@ -55,7 +56,7 @@ func (v *Volume) FSType() string {
 
 // Path is the canonical path of the volume's directory (for comparisons
 // with the mount table).
-func (v *Volume) Path() string { return v.Pool.volumePath(v.ID) }
+func (v *Volume) Path() string { return v.Pool.VolumePath(v.ID) }
 
 // Manager owns the pools, the records and the locks.
 type Manager struct {
@@ -106,10 +107,10 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
-	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: canonicalDir(stateDir)}
+	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: poolroot.CanonicalDir(stateDir)}
 	m.recs = index.New(store, func(name string) map[string]string {
 		if p := m.pools[name]; p != nil {
-			return p.context
+			return p.VolumeContext()
 		}
 		return nil
 	})
@@ -128,7 +129,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		return nil, fmt.Errorf("refusing to start over unreadable state: %w", errors.Join(toErrs(bad)...))
 	}
 	for _, spec := range cfg.Pools {
-		p, err := newPool(spec)
+		p, err := poolroot.New(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -249,9 +250,9 @@ func (m *Manager) List() []*Volume {
 // MOUNT pools that list their unclaimed disks count 0 (their disks are
 // already offered as pre-existing volumes).
 func (m *Manager) Capacity(s Selector, block bool) (available, maximum int64) {
-	usable := diskUsable
+	usable := poolroot.DiskUsable
 	if block {
-		usable = blockUsable
+		usable = poolroot.BlockUsable
 	}
 	rooms := map[uint64]int64{}
 	for _, p := range m.candidates(s) {
@@ -324,7 +325,7 @@ func (m *Manager) VolumeCounts() map[string]int { return m.recs.Counts() }
 // free, and a ROOT/PATH pool's free room at most what its filesystem can
 // still hold beyond its reserve: what GetCapacity offers.
 func (m *Manager) PoolUsage(p *Pool) pool.Usage {
-	u := p.Usage(diskUsable)
+	u := p.Usage(poolroot.DiskUsable)
 	if p.Kind.Directory() {
 		u = capacity.RoomFor(p.Pool, m.capPools, u, map[uint64]int64{})
 	}

@@ -18,7 +18,7 @@ func (m *Manager) OpenDir(v *Volume) (*os.File, error) {
 	p := v.Pool
 	var f *os.File
 	if p.Kind.Directory() {
-		root, err := p.open()
+		root, err := p.Open()
 		if err != nil {
 			return nil, err
 		}

@@ -71,4 +71,4 @@ func (m *Manager) candidates(s Selector) []*Pool {
 
 // contextOf is the pool's volume_context, one map shared by its volumes
 // (read-only).
-func contextOf(p *Pool) map[string]string { return p.context }
+func contextOf(p *Pool) map[string]string { return p.VolumeContext() }

@@ -32,7 +32,7 @@ func (m *Manager) measure(v *Volume, fresh bool) (Usage, error) {
 	if r := m.recs.Record(v.ID); r != nil {
 		project = r.ProjectID
 	}
-	return m.usage.Measure(v.Pool.Pool, v.ID, project, dir, v.Pool.open, fresh)
+	return m.usage.Measure(v.Pool.Pool, v.ID, project, dir, v.Pool.Open, fresh)
 }
 
 // cachedUsage is Usage without walking a tree: a directory volume whose

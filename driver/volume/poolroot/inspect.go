@@ -1,4 +1,4 @@
-package volume
+package poolroot
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ type Inspection struct {
 // decides (a pool with no marker anywhere), so a caller can read the
 // records lazily.
 func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspection {
-	in := Inspection{Dir: canonicalDir(spec.Path)}
+	in := Inspection{Dir: CanonicalDir(spec.Path)}
 	if !spec.Kind.Directory() {
 		in.Err = fmt.Errorf("pool %q is a %s pool, not a directory pool", spec.Name, spec.Kind)
 		return in
@@ -42,7 +42,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 	if _, err := os.Lstat(in.Dir); errors.Is(err, fs.ErrNotExist) {
 		in.Missing = true
 		if spec.Kind != pool.Root || hasRecords() {
-			in.Err = fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, spec.Name, err)
+			in.Err = fmt.Errorf("%w: pool %q: %v", capacity.ErrUnhealthy, spec.Name, err)
 			return in
 		}
 		// newPool makes it; the filesystem is that of its nearest parent.
@@ -59,7 +59,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 	}
 	found, _, fresh, err := findMarker(stateRoot, spec, in.Dir, hasRecords)
 	if err != nil {
-		in.Err = fmt.Errorf("%w: pool %q: %v", ErrUnhealthy, spec.Name, err)
+		in.Err = fmt.Errorf("%w: pool %q: %v", capacity.ErrUnhealthy, spec.Name, err)
 		return in
 	}
 	in.Fresh = fresh
@@ -67,7 +67,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 	if !fresh {
 		p := healthyAtFirst(&Pool{Pool: capacity.NewPool(pool.New(spec, 0, nil), in.Dir)})
 		p.marker.Store(found.ID)
-		root, err := p.open() // reads and compares the marker only
+		root, err := p.Open() // reads and compares the marker only
 		if err != nil {
 			in.Err = err
 			return in
@@ -77,7 +77,7 @@ func InspectPool(stateDir string, spec pool.Spec, hasRecords func() bool) Inspec
 	}
 	in.Quota = capacity.InspectQuota(spec, quotaDir)
 	if in.Quota.Method == capacity.EnforceNone && spec.Quota == pool.QuotaRequired {
-		in.Err = fmt.Errorf("%w: pool %q: quota: required, but %v", ErrUnhealthy, spec.Name, in.Quota.Reason)
+		in.Err = fmt.Errorf("%w: pool %q: quota: required, but %v", capacity.ErrUnhealthy, spec.Name, in.Quota.Reason)
 	}
 	return in
 }
