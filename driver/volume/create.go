@@ -227,7 +227,7 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		rec = &state.Record{ID: layout.ClaimID(d.ID, req.Name), Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
 			Capacity: d.Size(), Phase: state.Ready, Context: contextOf(p), Block: req.Block}
 		var err error
-		if rec.Identity, err = m.diskIdentity(p, d); err != nil {
+		if rec.Identity, err = m.devs.Identity(p, d); err != nil {
 			return err
 		}
 		return m.recs.Put(rec)

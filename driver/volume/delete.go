@@ -54,7 +54,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	if d := p.Disk(id); d != nil && !d.IsDevice() {
-		if err := m.checkMountedDisk(id, d.Path); err != nil {
+		if err := m.devs.CheckMounted(id, d.Path); err != nil {
 			return err // never wipe a disk that is not the volume's (finishDelete checks again)
 		}
 	}
@@ -70,7 +70,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		var err error
 		if adopt {
 			err = p.SetClaimed(id, true, func() error {
-				if r.Identity, err = m.diskIdentity(p, d); err != nil {
+				if r.Identity, err = m.devs.Identity(p, d); err != nil {
 					return err
 				}
 				return m.recs.Put(r)
@@ -140,7 +140,7 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		// Checked here, where every wipe goes (DeleteVolume, its background
 		// continuation and retries, start-up): another filesystem mounted in
 		// the disk's place since is never wiped.
-		if err := m.checkMountedDisk(r.ID, d.Path); err != nil {
+		if err := m.devs.CheckMounted(r.ID, d.Path); err != nil {
 			return err
 		}
 		if !disk.MountRoot(d.Path) {

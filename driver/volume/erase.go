@@ -84,7 +84,7 @@ func (m *Manager) erase(ctx context.Context, p *Pool, r *state.Record) error {
 	if d == nil {
 		return fmt.Errorf("%w: disk %s is no longer configured", ErrUnhealthy, r.ID)
 	}
-	dev, _, err := m.deviceOf(p, d)
+	dev, _, err := m.devs.Device(p, d)
 	if err != nil {
 		return err
 	}

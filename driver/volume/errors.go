@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/localdisk-csi/localdisk/driver/capacity"
+	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
 )
 
 // Sentinel errors.
@@ -39,5 +40,5 @@ var (
 	ErrDirMissing = fmt.Errorf("%w: volume directory missing", ErrUnhealthy)
 	// ErrDiskReplaced: another disk or filesystem is where the volume's
 	// was (an ErrUnhealthy); it is never used as the volume's.
-	ErrDiskReplaced = fmt.Errorf("%w: disk replaced", ErrUnhealthy)
+	ErrDiskReplaced = devfind.ErrDiskReplaced
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/keylock"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
@@ -75,8 +76,10 @@ type Manager struct {
 
 	usage  capacity.UsageCache
 	quotas capacity.Quotas
-	// ids caches the identities of the disks (see disk.Identities).
-	ids *disk.Identities
+	// ids caches the identities of the disks (see disk.Identities); devs
+	// finds the disks of MOUNT volumes by identity with it.
+	ids  *disk.Identities
+	devs devfind.Finder
 	// erases owns the background erases; eraseRun is the erase itself
 	// (erase; tests replace it).
 	erases   *disk.Eraser
@@ -115,6 +118,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		return nil
 	})
 	m.ids, m.erases, m.eraseRun = disk.NewIdentities(), disk.NewEraser(log, errClosing), m.erase
+	m.devs = devfind.Finder{Recs: m.recs, IDs: m.ids}
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func (m *Manager) OpenDir(v *Volume) (*os.File, error) {
 		if d == nil || !disk.MountRoot(d.Path) {
 			return nil, fmt.Errorf("%w: disk of volume %s is not mounted", ErrUnhealthy, v.ID)
 		}
-		if err := m.checkMountedDisk(v.ID, d.Path); err != nil {
+		if err := m.devs.CheckMounted(v.ID, d.Path); err != nil {
 			return nil, err
 		}
 		var err error
