@@ -13,8 +13,8 @@ import (
 // resumes at the next start from its record.
 type Eraser struct {
 	mu      sync.Mutex
-	running map[string]chan error // volume ID -> result of the running erase
-	closed  bool                  // no erase starts any more
+	running map[string]*result // volume ID -> the running erase's result
+	closed  bool               // no erase starts any more
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -26,7 +26,7 @@ type Eraser struct {
 // NewEraser makes the owner of the erases; closing is the error an erase
 // asked for after Close gets.
 func NewEraser(log *logrus.Entry, closing error) *Eraser {
-	e := &Eraser{running: map[string]chan error{}, log: log, closing: closing}
+	e := &Eraser{running: map[string]*result{}, log: log, closing: closing}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -52,16 +52,16 @@ func (e *Eraser) Start(id string, pending func() bool, erase func(ctx context.Co
 		close(done)
 		return done
 	}
-	if ch, ok := e.running[id]; ok {
-		return waitFor(ch)
+	if res, ok := e.running[id]; ok {
+		return res.wait()
 	}
 	if !pending() {
 		done := make(chan error, 1)
 		close(done)
 		return done
 	}
-	ch := make(chan error, 1)
-	e.running[id] = ch
+	res := &result{done: make(chan struct{})}
+	e.running[id] = res
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -74,10 +74,10 @@ func (e *Eraser) Start(id string, pending func() bool, erase func(ctx context.Co
 		e.mu.Lock()
 		delete(e.running, id)
 		e.mu.Unlock()
-		ch <- err
-		close(ch)
+		res.err = err
+		close(res.done)
 	}()
-	return waitFor(ch)
+	return res.wait()
 }
 
 // Close stops every erase (they resume at the next start) and waits for
@@ -90,10 +90,21 @@ func (e *Eraser) Close() {
 	e.wg.Wait()
 }
 
-// waitFor relays one result of ch to a new channel (so several waiters can
-// each get it; later waiters of a finished erase get nil).
-func waitFor(ch chan error) <-chan error {
+// result is an erase's outcome, which every caller that started or joined
+// it gets: err is set before done is closed.
+type result struct {
+	done chan struct{}
+	err  error
+}
+
+// wait relays the result to a new channel (one per waiter: a channel of
+// its own, so that each gets the error, not only the first to read it).
+func (r *result) wait() <-chan error {
 	out := make(chan error, 1)
-	go func() { out <- <-ch; close(out) }()
+	go func() {
+		<-r.done
+		out <- r.err
+		close(out)
+	}()
 	return out
 }
