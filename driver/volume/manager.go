@@ -20,6 +20,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 )
 
 // Volume is what the CSI services see of a volume.
@@ -66,6 +67,7 @@ type Manager struct {
 	stateDir  string      // canonical
 	store     *state.Store
 	stateRoot *os.Root
+	marks     stagemark.Marks // the staging marks in the state dir
 	pools     map[string]*Pool
 	order     []*Pool          // configuration order
 	capPools  []*capacity.Pool // their capacity sides, in that order
@@ -122,6 +124,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
+	m.marks = stagemark.Marks{Dir: m.stateDir, Root: m.stateRoot}
 	if err := m.stateRoot.Mkdir(poolsDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}

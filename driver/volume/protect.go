@@ -3,10 +3,10 @@ package volume
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 )
 
 // Protected fails with ErrInvalid when a CO path (canonical) lies in what
@@ -17,44 +17,29 @@ import (
 // ROOT pool's root may be the Mesos agent's work dir, where Mesos keeps its
 // CSI mount points: only the root itself and the data directory are refused.)
 func (m *Manager) Protected(path string) error {
-	dirs := []string{m.stateDir}
+	kept := make([]stagemark.Kept, 0, len(m.order))
 	for _, p := range m.order {
+		k := stagemark.Kept{Pool: p.Name}
 		switch p.Kind {
 		case pool.Root:
-			if path == p.Dir {
-				return fmt.Errorf("%w: %s is the root of pool %q", ErrInvalid, path, p.Name)
-			}
-			dirs = append(dirs, filepath.Join(p.Dir, dataDir))
+			k.Root = p.Dir
+			k.Dirs = append(k.Dirs, filepath.Join(p.Dir, dataDir))
 		case pool.Path:
-			dirs = append(dirs, p.Dir)
+			k.Dirs = append(k.Dirs, p.Dir)
 		}
 		for _, d := range p.Disks {
 			if !d.IsDevice() {
-				dirs = append(dirs, d.Path)
+				k.Dirs = append(k.Dirs, d.Path)
 			}
 		}
+		kept = append(kept, k)
 	}
-	for _, d := range dirs {
-		if path == d || strings.HasPrefix(path, d+"/") {
-			return fmt.Errorf("%w: %s is inside %s, which localdisk manages", ErrInvalid, path, d)
-		}
+	if err := m.marks.Protected(path, kept); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
 
 // busy reports a mount that shows the directory at path (canonical) or
-// something below it, or that is mounted inside it: removing the directory
-// would then delete data through that mount.
-func busy(t mounter.Table, path string) (string, bool) {
-	if src, err := t.Locate(path); err == nil {
-		if uses := t.Uses(path, src); len(uses) > 0 {
-			return uses[0].Mountpoint, true
-		}
-	}
-	for _, e := range t {
-		if strings.HasPrefix(e.Mountpoint, path+"/") {
-			return e.Mountpoint, true
-		}
-	}
-	return "", false
-}
+// something below it, or that is mounted inside it (stagemark.Busy).
+func busy(t mounter.Table, path string) (string, bool) { return stagemark.Busy(t, path) }

@@ -1,19 +1,11 @@
 package volume
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
-	"path/filepath"
 
-	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 )
-
-// stagedDir holds the staging marks: <state-dir>/staged/<disk ID>.
-const stagedDir = layout.StagedDir
 
 // WholeDisk reports a MOUNT volume on a disk given by path: the operator
 // mounted its filesystem at the disk's path, and the volume is that mount's
@@ -25,35 +17,19 @@ const stagedDir = layout.StagedDir
 // deleted. Its publish binds the disk's root itself.
 func (v *Volume) WholeDisk() bool { return !v.Pool.Kind.Directory() && !v.Device() }
 
-// markName is the mark of the disk of volume id, relative to the state
-// dir. It is named by the disk, not the volume: every volume ID a disk has
-// (its unclaimed ID, each claim's) shares it, so that a wipe of the disk
-// sees a staging made under any of them.
-func markName(id string) string { return path.Join(stagedDir, layout.DiskOf(id)) }
-
-// markPath is the canonical path of the mark of volume id's disk.
-func (m *Manager) markPath(id string) string { return filepath.Join(m.stateDir, markName(id)) }
-
 // StageMark opens the staging mark of a WholeDisk volume's disk, making it
 // if missing: an empty directory of its own in the state directory, bound at
 // the staging path. The mount table then says that the disk is staged there
 // (StageSource), through restarts of the plugin, and a reboot unstages it as
 // it does any other volume. The mark lives as long as the disk's volume:
 // removed by Delete only, once nothing mounts it. A mark that is not a
-// directory (a symlink planted in the state dir) is refused.
+// directory (a symlink planted in the state dir) is refused. The marks are
+// driver/volume/stagemark's.
 func (m *Manager) StageMark(v *Volume) (*os.File, error) {
 	if !v.WholeDisk() {
 		return nil, fmt.Errorf("volume %s has no staging mark: only a MOUNT disk given by path has", v.ID)
 	}
-	for _, name := range []string{stagedDir, markName(v.ID)} {
-		if err := m.stateRoot.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-		if fi, err := m.stateRoot.Lstat(name); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("staging mark %s is not a directory: %v", filepath.Join(m.stateDir, name), err)
-		}
-	}
-	return m.stateRoot.Open(markName(v.ID))
+	return m.marks.Open(v.ID)
 }
 
 // StageSources are what a staging mount of the volume may show: for a
@@ -65,29 +41,17 @@ func (m *Manager) StageSources(t mounter.Table, v *Volume) ([]mounter.Source, er
 		src, err := m.Source(t, v, false)
 		return []mounter.Source{src}, err
 	}
-	src, err := t.Locate(m.markPath(v.ID))
-	if err != nil {
-		return nil, err
-	}
-	gone := src
-	gone.Root += "//deleted"
-	return []mounter.Source{src, gone}, nil
+	return m.marks.Sources(t, v.ID)
 }
 
 // markInUse names a mount of the disk's staging mark (the disk is staged;
 // a removed mark's "//deleted" root is below it too) or a mount below the
 // mark (propagated from below a staging path).
 func (m *Manager) markInUse(t mounter.Table, id string) (string, bool) {
-	return busy(t, m.markPath(id))
+	return m.marks.InUse(t, id)
 }
 
 // removeMark removes an unused staging mark (Delete, after checkUnused
 // found nothing mounted at or below it), with what a CO may have put in
 // its staging path.
-func (m *Manager) removeMark(id string) error {
-	err := m.stateRoot.RemoveAll(markName(id))
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
-}
+func (m *Manager) removeMark(id string) error { return m.marks.Remove(id) }
