@@ -2,17 +2,13 @@ package volume
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"path"
-	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/localdisk-csi/localdisk/driver/capacity"
-	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
 // converge charges the records loaded (and indexed) at start-up to their
@@ -35,7 +31,7 @@ func (m *Manager) converge(recs []*state.Record) {
 			_ = p.SetClaimed(r.ID, true, nil)
 		}
 	}
-	inTrash := m.trashEntries()
+	inTrash := trash.Entries(m.order)
 	for _, r := range recs {
 		if p := m.pools[r.Pool]; p != nil {
 			m.convergeOne(p, r, inTrash[p.Name+"/"+r.ID])
@@ -51,8 +47,8 @@ func (m *Manager) converge(recs []*state.Record) {
 		}
 	}
 	for _, p := range m.order {
-		m.sweepOrphans(p)
-		m.sweepTrash(p)
+		m.sweep.Orphans(p)
+		m.sweep.Trash(p)
 		if u := p.Usage(nil); p.Kind.Directory() && u.Allocated > u.Capacity {
 			m.log.WithFields(logrus.Fields{"pool": p.Name, "capacity": u.Capacity, "allocated": u.Allocated}).
 				Warn("pool is smaller than what its volumes hold: every volume is kept and served, but no new volume fits until it grows")
@@ -71,7 +67,7 @@ func (m *Manager) convergeOne(p *Pool, r *state.Record, inTrash bool) {
 	switch {
 	case r.Phase == state.Deleting && r.Erase != nil:
 		m.startErase(p, r) // resumes from the recorded offset, in the background
-	case r.Phase == state.Ready && m.trashed(p, r.ID):
+	case r.Phase == state.Ready && trash.Trashed(p, r.ID):
 		err = m.finishDelete(m.erases.Context(), p, r) // a delete interrupted after its move to the trash
 	case r.Phase == state.Ready:
 		return
@@ -95,7 +91,7 @@ func (m *Manager) convergeOne(p *Pool, r *state.Record, inTrash bool) {
 // start-up it runs beside the RPCs, so each volume is converged under its
 // ID lock (one an RPC holds is left to that RPC and the next check).
 func (m *Manager) reconverge(p *Pool) {
-	inTrash := m.trashEntries()
+	inTrash := trash.Entries(m.order)
 	for _, rec := range m.Records() {
 		if rec.Pool != p.Name {
 			continue
@@ -112,8 +108,8 @@ func (m *Manager) reconverge(p *Pool) {
 			}
 		})
 	}
-	m.sweepOrphans(p)
-	m.sweepTrash(p)
+	m.sweep.Orphans(p)
+	m.sweep.Trash(p)
 }
 
 // withID runs f under volume id's lock, unless another operation holds it
@@ -144,93 +140,5 @@ func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 	defer root.Close()
 	if err := m.reapplyLimitOf(root, p, r); err != nil {
 		log.WithError(err).Warn("could not re-apply the volume's quota")
-	}
-}
-
-// sweepTrash removes what a crash left in a healthy pool's trash without a
-// record (a record there is a delete still to finish), never through a mount.
-func (m *Manager) sweepTrash(p *Pool) {
-	root, entries := p.List(trashDir)
-	if root == nil {
-		return
-	}
-	defer root.Close()
-	if len(entries) == 0 {
-		return
-	}
-	t, err := mounter.ReadTable()
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		m.withID(e.Name(), func() {
-			if m.recs.Record(e.Name()) != nil {
-				return // a delete to finish: its record's convergence failed
-			}
-			if mp, ok := busy(t, filepath.Join(p.Dir, dataDir, trashDir, e.Name())); ok {
-				m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name(), "mount": mp}).
-					Warn("trash entry is mounted somewhere: left alone")
-				return
-			}
-			if err := root.RemoveAll(path.Join(trashDir, e.Name())); err != nil {
-				m.log.WithError(err).WithField("pool", p.Name).Warn("could not empty trash")
-			}
-		})
-	}
-}
-
-// trashEntries lists what the healthy pools' trash holds, as "pool/id".
-func (m *Manager) trashEntries() map[string]bool {
-	out := map[string]bool{}
-	for _, p := range m.order {
-		root, entries := p.List(trashDir)
-		if root == nil {
-			continue
-		}
-		root.Close()
-		for _, e := range entries {
-			out[p.Name+"/"+e.Name()] = true
-		}
-	}
-	return out
-}
-
-// trashed reports whether a directory volume's directory is in the trash
-// and no longer in volumes/: its delete was interrupted.
-func (m *Manager) trashed(p *Pool, id string) bool {
-	if !p.Kind.Directory() {
-		return false
-	}
-	root, err := p.Open()
-	if err != nil {
-		return false
-	}
-	defer root.Close()
-	_, inVolumes := root.Lstat(path.Join(volumesDir, id))
-	_, inTrash := root.Lstat(path.Join(trashDir, id))
-	return errors.Is(inVolumes, fs.ErrNotExist) && inTrash == nil
-}
-
-// sweepOrphans removes the empty directories of creates that crashed
-// before their record was written; anything else without a record is
-// kept and reported.
-func (m *Manager) sweepOrphans(p *Pool) {
-	root, entries := p.List(volumesDir)
-	if root == nil {
-		return
-	}
-	defer root.Close()
-	for _, e := range entries {
-		m.withID(e.Name(), func() { // a create holds it from its mkdir to its record
-			if m.recs.Record(e.Name()) != nil {
-				return
-			}
-			log := m.log.WithFields(logrus.Fields{"pool": p.Name, "entry": e.Name()})
-			if err := p.RemoveOrphan(root, e.Name()); err != nil {
-				log.WithError(err).Warn("directory without a volume record left alone")
-			} else {
-				log.Info("removed the empty directory of an unfinished create")
-			}
-		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
+	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
 // CreateRequest is a validated CreateVolume.
@@ -113,7 +114,7 @@ func fsTypeCandidates(cands []*Pool, fsType string) ([]*Pool, error) {
 func (m *Manager) resume(ctx context.Context, held *keylock.Held, r *state.Record, req CreateRequest) (*Volume, error) {
 	p := m.pools[r.Pool]
 	switch {
-	case r.Phase == state.Deleting || p != nil && r.Phase == state.Ready && m.trashed(p, r.ID):
+	case r.Phase == state.Deleting || p != nil && r.Phase == state.Ready && trash.Trashed(p, r.ID):
 		return nil, fmt.Errorf("%w: volume %s (name %q) is being deleted", ErrBusy, r.ID, r.Name)
 	case p == nil:
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
@@ -186,7 +187,7 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 // makeAndRecord makes a volume's directory (and quota), then writes its
 // one `ready` record: a single durable write per create. A crash in
 // between leaves an empty directory without a record, which start-up
-// removes (sweepOrphans) and a retried call (same name, same ID) reuses. If
+// removes (trash.Sweeper.Orphans) and a retried call (same name, same ID) reuses. If
 // the record cannot be written, the directory is removed again.
 func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error {
 	if err := p.MakeVolumeDir(root, rec); err != nil {

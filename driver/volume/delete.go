@@ -3,18 +3,15 @@ package volume
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
-	"time"
 
 	"github.com/localdisk-csi/localdisk/driver/disk"
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
 // Delete removes a volume and its data. An unknown ID is not an error. A
@@ -160,12 +157,12 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 		return err
 	}
 	defer root.Close()
-	trash := path.Join(trashDir, r.ID)
-	if err := moveToTrash(root, r.ID); err != nil {
+	trashed := path.Join(trashDir, r.ID)
+	if err := trash.Move(root, r.ID); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.DeleteTrashed)
-	if err := p.RemoveVolumeDir(root, r, trash); err != nil {
+	if err := p.RemoveVolumeDir(root, r, trashed); err != nil {
 		return fmt.Errorf("delete volume %s: %w", r.ID, err) // the retry finds it in the trash
 	}
 	failpoint.Inject(failpoint.DeleteRemoved)
@@ -174,25 +171,4 @@ func (m *Manager) finishDelete(ctx context.Context, p *Pool, r *state.Record) er
 	}
 	p.ReleaseProject(r.ProjectID)
 	return nil
-}
-
-// moveToTrash moves a volume's directory into the pool's trash (re-making
-// the trash if it went missing, and moving aside what an earlier delete of
-// the same ID left there). A directory already gone from volumes/ was moved
-// by an earlier try.
-func moveToTrash(root *os.Root, id string) error {
-	from, to := path.Join(volumesDir, id), path.Join(trashDir, id)
-	if _, err := root.Lstat(from); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err := root.Mkdir(trashDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	if _, err := root.Lstat(to); err == nil { // leftovers are swept at start-up
-		aside := fmt.Sprintf("%s.%d", to, time.Now().UnixNano())
-		if err := root.Rename(to, aside); err != nil {
-			return err
-		}
-	}
-	return root.Rename(from, to)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
+	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
 // Volume is what the CSI services see of a volume.
@@ -91,6 +92,8 @@ type Manager struct {
 	// it stores and hands out copies, and writes through store).
 	recs   *index.Index
 	listed listCache
+	// sweep sweeps the pools' trash and orphans (driver/volume/trash).
+	sweep trash.Sweeper
 }
 
 // listCache keeps the last List answer until what it lists changes: the
@@ -121,6 +124,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	})
 	m.ids, m.erases, m.eraseRun = disk.NewIdentities(), disk.NewEraser(log, errClosing), m.erase
 	m.devs = devfind.Finder{Recs: m.recs, IDs: m.ids}
+	m.sweep = trash.Sweeper{Log: log, With: m.withID, Known: func(id string) bool { return m.recs.Record(id) != nil }}
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
