@@ -14,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
+	"github.com/localdisk-csi/localdisk/driver/volume/selector"
 	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
@@ -56,7 +57,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 		return nil, err
 	}
 	if req.Block {
-		cands = slices.DeleteFunc(cands, func(p *Pool) bool { return !hasDevices(p) })
+		cands = slices.DeleteFunc(cands, func(p *Pool) bool { return !selector.HasDevices(p) })
 		if len(cands) == 0 {
 			return nil, ErrNoBlockPool
 		}
@@ -84,29 +85,6 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 		return nil, fmt.Errorf("%w: %v", pool.ErrInsufficientCapacity, last)
 	}
 	return nil, last
-}
-
-// fsTypeCandidates leaves out the directory pools on another filesystem
-// than fs_type asks for: a directory volume is served with its pool's
-// filesystem type, or with none named. ErrInvalid when no pool is left for
-// that reason alone.
-func fsTypeCandidates(cands []*Pool, fsType string) ([]*Pool, error) {
-	if fsType == "" {
-		return cands, nil
-	}
-	var other *Pool
-	kept := slices.DeleteFunc(slices.Clone(cands), func(p *Pool) bool {
-		off := p.Kind.Directory() && p.FSType() != "" && !strings.EqualFold(p.FSType(), fsType)
-		if off {
-			other = p
-		}
-		return off
-	})
-	if len(kept) == 0 && other != nil {
-		return nil, fmt.Errorf("%w: fs_type %q: pool %q is on %s; its volumes take that fs_type or none",
-			ErrInvalid, fsType, other.Name, other.FSType())
-	}
-	return kept, nil
 }
 
 // resume answers a CreateVolume for a name that already has a record (held:
@@ -237,10 +215,4 @@ func (m *Manager) claimDisk(p *Pool, req CreateRequest) (*Volume, error) {
 		return nil, err
 	}
 	return m.volumeOf(rec), nil
-}
-
-// hasDevices reports whether a MOUNT pool has device disks (for block
-// volumes).
-func hasDevices(p *Pool) bool {
-	return slices.ContainsFunc(p.Disks, (*pool.Disk).IsDevice)
 }
