@@ -66,14 +66,14 @@ func (m *Manager) convergeOne(p *Pool, r *state.Record, inTrash bool) {
 	var err error
 	switch {
 	case r.Phase == state.Deleting && r.Erase != nil:
-		m.startErase(p, r) // resumes from the recorded offset, in the background
+		m.erasing.Start(p, r) // resumes from the recorded offset, in the background
 	case r.Phase == state.Ready && trash.Trashed(p, r.ID):
-		err = m.finishDelete(m.erases.Context(), p, r) // a delete interrupted after its move to the trash
+		err = m.finishDelete(m.erasing.Eraser.Context(), p, r) // a delete interrupted after its move to the trash
 	case r.Phase == state.Ready:
 		return
 	case r.Phase == state.Deleting:
 		if err = m.checkUnused(p, r.ID); err == nil {
-			err = m.finishDelete(m.erases.Context(), p, r)
+			err = m.finishDelete(m.erasing.Eraser.Context(), p, r)
 		}
 	case legacyCreating(r):
 		err = m.convergeCreating(p, r)

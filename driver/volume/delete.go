@@ -83,11 +83,11 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.usage.Forget(id)
 	if !p.Kind.Directory() {
 		// A disk's wipe or erase can outlast the CO's deadline: answer
-		// within it and go on in the background (eraseDisk), so that the
+		// within it and go on in the background (erasure.Erasures.Wait), so that the
 		// CO gets OK instead of retrying a delete that completes anyway; a
 		// late retry of it could otherwise wipe the next volume of that
 		// disk, which has the same ID.
-		return m.eraseDisk(ctx, p, r)
+		return m.erasing.Wait(ctx, p, r)
 	}
 	return m.finishDelete(ctx, p, r)
 }

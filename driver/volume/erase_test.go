@@ -27,7 +27,7 @@ func TestStartErase_StaleRecordStartsNothing(t *testing.T) {
 	}
 	stale.Phase, stale.Erase = state.Deleting, &state.Erase{Method: string(pool.EraseZero)}
 	// Had the erase run, it would fail: pool "r" has no disk to erase.
-	if err := <-f.m.startErase(f.m.pools["r"], &stale); err != nil {
+	if err := <-f.m.erasing.Start(f.m.pools["r"], &stale); err != nil {
 		t.Fatalf("an erase ran for a volume whose record does not ask for one: %v", err)
 	}
 	f.m.ResumeErases() // the current record is ready: nothing to resume
@@ -58,7 +58,7 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 		Erase: &state.Erase{Method: string(pool.EraseZero)}}
 	m.recs.Add(r) // a disk being erased (no such pool: the erase below is a stand-in)
 	started, returned := make(chan struct{}), make(chan struct{})
-	m.eraseRun = func(ctx context.Context, _ *Pool, got *state.Record) error {
+	m.erasing.Run = func(ctx context.Context, _ *Pool, got *state.Record) error {
 		got.Erase.Offset = 1 << 30 // the erase's own copy: the index's is not touched
 		close(started)
 		<-ctx.Done()
@@ -66,9 +66,9 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 		close(returned)
 		return ctx.Err()
 	}
-	done := m.startErase(nil, r)
+	done := m.erasing.Start(nil, r)
 	<-started
-	if again := m.startErase(nil, r); again == nil {
+	if again := m.erasing.Start(nil, r); again == nil {
 		t.Fatal("joining the running erase")
 	}
 	if err := m.Close(); err != nil {
@@ -82,7 +82,7 @@ func TestClose_StopsAndWaitsForErases(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("the stopped erase returned %v, want context.Canceled", err)
 	}
-	if err := <-m.startErase(nil, r); !errors.Is(err, ErrBusy) {
+	if err := <-m.erasing.Start(nil, r); !errors.Is(err, ErrBusy) {
 		t.Errorf("an erase asked for after Close: %v, want ErrBusy (not started)", err)
 	}
 	if got := m.recs.Record(r.ID); got == nil || got.Phase != state.Deleting || got.Erase.Offset != 0 {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/localdisk-csi/localdisk/driver/state"
 )
 
 // Watch re-checks every pool's health every interval until ctx ends (see
@@ -23,21 +21,6 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 			m.ResumeErases()
 			go m.MeasureUse() // walks: never holds up the health check
 		}
-	}
-}
-
-// ResumeErases restarts the erase (or wipe) of every MOUNT volume left
-// `deleting` whose erase is not running, in a healthy pool: one that failed after
-// DeleteVolume answered (the erase went on in the background) is retried
-// here, since the CO that got OK never asks again. A running erase is
-// joined, not doubled.
-func (m *Manager) ResumeErases() {
-	for _, r := range m.recs.MountRecords() {
-		p := m.pools[r.Pool]
-		if r.Phase != state.Deleting || p == nil || !p.LastHealthy() {
-			continue
-		}
-		m.startErase(p, r)
 	}
 }
 

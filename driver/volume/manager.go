@@ -18,6 +18,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
+	"github.com/localdisk-csi/localdisk/driver/volume/erasure"
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
@@ -83,10 +84,9 @@ type Manager struct {
 	// finds the disks of MOUNT volumes by identity with it.
 	ids  *disk.Identities
 	devs devfind.Finder
-	// erases owns the background erases; eraseRun is the erase itself
-	// (erase; tests replace it).
-	erases   *disk.Eraser
-	eraseRun func(ctx context.Context, p *Pool, r *state.Record) error
+	// erasing erases the disks of deleted MOUNT volumes in the background
+	// (driver/volume/erasure; its Run is replaced by tests).
+	erasing *erasure.Erasures
 
 	// recs is the in-memory index of the records (see driver/volume/index:
 	// it stores and hands out copies, and writes through store).
@@ -122,8 +122,11 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		}
 		return nil
 	})
-	m.ids, m.erases, m.eraseRun = disk.NewIdentities(), disk.NewEraser(log, errClosing), m.erase
+	m.ids = disk.NewIdentities()
 	m.devs = devfind.Finder{Recs: m.recs, IDs: m.ids}
+	m.erasing = &erasure.Erasures{Log: log, Recs: m.recs, Devs: m.devs, IDs: m.ids,
+		Eraser: disk.NewEraser(log, errClosing), Wipe: m.finishDelete}
+	m.erasing.Run = m.erasing.Erase
 	m.sweep = trash.Sweeper{Log: log, With: m.withID, Known: func(id string) bool { return m.recs.Record(id) != nil }}
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
@@ -167,7 +170,7 @@ func toErrs(bad []*state.LoadError) []error {
 // Close stops the background erases and waits for them (each resumes at
 // the next start, from its record), then releases the state directory.
 func (m *Manager) Close() error {
-	m.erases.Close()
+	m.erasing.Eraser.Close()
 	m.stateRoot.Close()
 	return m.store.Close()
 }
