@@ -32,7 +32,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	r := m.recs.Record(id)
 	adopt := false // a free disk listed as a pre-existing volume (listUnclaimed)
 	if r == nil {
-		v := m.unclaimedDisk(id)
+		v := m.cat.Unclaimed(id)
 		if v == nil {
 			return nil
 		}

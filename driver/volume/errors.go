@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/localdisk-csi/localdisk/driver/capacity"
+	"github.com/localdisk-csi/localdisk/driver/volume/catalog"
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
 )
 
@@ -24,7 +25,7 @@ var (
 	// (an ErrInvalid: this node can never serve it).
 	ErrNoBlockPool = fmt.Errorf("%w: block volumes need a MOUNT pool with device disks", ErrInvalid)
 	// ErrNotFound: no such volume.
-	ErrNotFound = errors.New("volume not found")
+	ErrNotFound = catalog.ErrNotFound
 	// ErrAlreadyExists: the name is taken by a volume with other arguments.
 	ErrAlreadyExists = errors.New("volume already exists with other arguments")
 	// ErrInUse: the volume is still mounted somewhere.
@@ -34,7 +35,7 @@ var (
 	// enforced as it must be).
 	ErrUnhealthy = capacity.ErrUnhealthy
 	// ErrBusy: another operation on the volume is under way; retry later.
-	ErrBusy = errors.New("operation pending for volume")
+	ErrBusy = catalog.ErrBusy
 	// ErrDirMissing: the pool is there, but the volume's directory is not
 	// (an ErrUnhealthy).
 	ErrDirMissing = fmt.Errorf("%w: volume directory missing", ErrUnhealthy)

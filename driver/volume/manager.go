@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
-	"sync"
 	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
@@ -17,6 +15,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/keylock"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/catalog"
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
 	"github.com/localdisk-csi/localdisk/driver/volume/erasure"
 	"github.com/localdisk-csi/localdisk/driver/volume/index"
@@ -25,42 +24,8 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
-// Volume is what the CSI services see of a volume.
-type Volume struct {
-	ID       string
-	Name     string // empty for an unclaimed MOUNT disk
-	Pool     *Pool
-	Capacity int64
-	Context  map[string]string
-	// Claimed is false for a MOUNT disk listed as a pre-existing disk.
-	Claimed bool
-	// Block is set for a raw block volume.
-	Block bool
-}
-
-// Device reports whether the volume is a device disk (formatted and mounted
-// by localdisk, or used raw).
-func (v *Volume) Device() bool {
-	d := v.Pool.Disk(v.ID)
-	return d != nil && d.IsDevice()
-}
-
-// FSType is the filesystem type a volume is served with: a device disk's
-// (the one localdisk formats it with), or a directory volume's pool's
-// filesystem; "" for a mounted MOUNT disk (any fs_type is taken as given).
-func (v *Volume) FSType() string {
-	if v.Pool.Kind.Directory() {
-		return v.Pool.FSType()
-	}
-	if d := v.Pool.Disk(v.ID); d != nil && d.IsDevice() {
-		return d.FSType
-	}
-	return ""
-}
-
-// Path is the canonical path of the volume's directory (for comparisons
-// with the mount table).
-func (v *Volume) Path() string { return v.Pool.VolumePath(v.ID) }
+// Volume is what the CSI services see of a volume (catalog.Volume).
+type Volume = catalog.Volume
 
 // Manager owns the pools, the records and the locks.
 type Manager struct {
@@ -90,22 +55,13 @@ type Manager struct {
 
 	// recs is the in-memory index of the records (see driver/volume/index:
 	// it stores and hands out copies, and writes through store).
-	recs   *index.Index
-	listed listCache
+	recs *index.Index
+	// cat is what the CSI services see of the records and the pools
+	// (driver/volume/catalog: Lookup, List and its cache).
+	cat *catalog.Catalog
 	// sweep sweeps the pools' trash and orphans (driver/volume/trash).
 	sweep trash.Sweeper
 }
-
-// listCache keeps the last List answer until what it lists changes: the
-// index (index.Index.Gen) or the free disks of a pool that lists them
-// (pool.Pool.Gen: claims, disks measured late).
-type listCache struct {
-	mu   sync.Mutex
-	key  listKey
-	vols []*Volume
-}
-
-type listKey struct{ gen, pools uint64 }
 
 // New opens the state directory, loads every record, initialises the pools
 // and converges what a crash left half-done. A record that cannot be read
@@ -151,6 +107,7 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 		m.order = append(m.order, p)
 		m.capPools = append(m.capPools, p.Pool)
 	}
+	m.cat = &catalog.Catalog{Recs: m.recs, Pools: m.pools, Order: m.order}
 	for _, r := range recs {
 		m.recs.Add(r) // after the pools: a record shares its pool's context map
 	}
@@ -181,82 +138,17 @@ func (m *Manager) Pools() []*Pool { return m.order }
 // NameTaken reports whether a volume of that name exists (in any phase).
 func (m *Manager) NameTaken(name string) bool { return m.recs.ByName(name) != nil }
 
-// volumeOf is what the CSI services see of a record: a new Volume, whose
-// Context map is shared with the record and read-only.
-func (m *Manager) volumeOf(r *state.Record) *Volume {
-	return &Volume{ID: r.ID, Name: r.Name, Pool: m.pools[r.Pool], Capacity: r.Capacity, Context: r.Context, Claimed: true, Block: r.Block}
-}
+// volumeOf is what the CSI services see of a record (catalog.Catalog.Of).
+func (m *Manager) volumeOf(r *state.Record) *Volume { return m.cat.Of(r) }
 
 // Lookup finds a usable volume by ID: a ready record, or a free disk of a
 // MOUNT pool that lists its unclaimed disks (a Mesos pre-existing disk).
-func (m *Manager) Lookup(id string) (*Volume, error) {
-	if r := m.recs.Record(id); r != nil {
-		if r.Phase != state.Ready {
-			return nil, fmt.Errorf("%w: volume %s is %s", ErrBusy, id, r.Phase)
-		}
-		if m.pools[r.Pool] == nil {
-			return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, id, r.Pool)
-		}
-		return m.volumeOf(r), nil
-	}
-	if v := m.unclaimedDisk(id); v != nil {
-		return v, nil
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-}
-
-func (m *Manager) unclaimedDisk(id string) *Volume {
-	for _, p := range m.order {
-		if v := unclaimedIn(p, id); v != nil {
-			return v
-		}
-	}
-	return nil
-}
-
-func unclaimedIn(p *Pool, id string) *Volume {
-	if p.Kind != pool.Mount || !p.ListUnclaimed {
-		return nil
-	}
-	d := p.Disk(id)
-	if d == nil || d.ID != id || p.Claimed(id) { // an old claim's ID is not the free disk
-		return nil
-	}
-	return &Volume{ID: d.ID, Pool: p, Capacity: d.Size(), Context: contextOf(p)}
-}
+func (m *Manager) Lookup(id string) (*Volume, error) { return m.cat.Lookup(id) }
 
 // List returns every volume this plugin owns, sorted by ID: ready records,
 // plus the unclaimed disks of pools that list them. The answer is cached
 // until the index changes; callers must not modify it.
-func (m *Manager) List() []*Volume {
-	m.listed.mu.Lock()
-	defer m.listed.mu.Unlock()
-	var key listKey
-	for _, p := range m.order { // read before what they count
-		if p.ListUnclaimed {
-			key.pools += p.Gen()
-		}
-	}
-	if key.gen = m.recs.Gen(); m.listed.vols != nil && m.listed.key == key {
-		return m.listed.vols
-	}
-	out := []*Volume{}
-	key.gen = m.recs.Each(func(r *state.Record) {
-		if r.Phase == state.Ready {
-			out = append(out, m.volumeOf(r))
-		}
-	})
-	for _, p := range m.order {
-		for _, d := range p.Disks {
-			if v := unclaimedIn(p, d.ID); v != nil {
-				out = append(out, v)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	m.listed.key, m.listed.vols = key, out
-	return out
-}
+func (m *Manager) List() []*Volume { return m.cat.List() }
 
 // Capacity is what a CreateVolume selected by s (for a raw block volume if
 // block) could still get: the sum of the free room of the healthy selected

@@ -7,16 +7,6 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 )
 
-// WholeDisk reports a MOUNT volume on a disk given by path: the operator
-// mounted its filesystem at the disk's path, and the volume is that mount's
-// root. Such a volume is staged with its disk's mark (StageMark), not with
-// a second mount of that root: kubelet refuses to unstage a staging path
-// whose mount root is also mounted outside its own directory
-// (GetDeviceMountRefs), and the operator's mount at the disk's path would be
-// such a reference, so the volume could never be unstaged and its PVC never
-// deleted. Its publish binds the disk's root itself.
-func (v *Volume) WholeDisk() bool { return !v.Pool.Kind.Directory() && !v.Device() }
-
 // StageMark opens the staging mark of a WholeDisk volume's disk, making it
 // if missing: an empty directory of its own in the state directory, bound at
 // the staging path. The mount table then says that the disk is staged there
