@@ -2,7 +2,6 @@ package volume
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -28,35 +27,15 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 // pool that goes missing is reported unhealthy (it serves nothing new and
 // nothing in it is deleted), one that comes back is taken into service and
 // converged (reconverge: its half-deleted volumes are finished). An
-// optional pool this node lacks (see lacking) is reported absent, at info.
+// optional pool this node lacks (see lacking) is reported absent, at info
+// (poolroot.Pool.CheckHealth).
 // It changes what List shows only through a disk measured late, which the
 // List cache notices (pool.Pool.Gen): a check that changed nothing keeps
 // the cached answer.
 func (m *Manager) CheckHealth() {
 	for _, p := range m.order {
-		healthy, err := m.refresh(p)
-		absent := !healthy && m.lacking(p)
-		wasHealthy, wasAbsent := p.SetHealth(healthy, absent)
-		if wasHealthy == healthy && wasAbsent == absent {
-			continue
-		}
-		log := m.log.WithField("pool", p.Name)
-		switch {
-		case healthy:
-			log.Info("pool healthy: serving")
+		if p.CheckHealth(func() (bool, error) { return m.refresh(p) }, func() bool { return m.lacking(p) }, m.log) {
 			m.reconverge(p) // what start-up (or the time it was down) left half-done in it
-		case absent:
-			log.Info(absentMessage(p))
-		default:
-			log.WithError(err).Warn("pool unhealthy: it serves nothing new and nothing in it is deleted")
 		}
 	}
-}
-
-// absentMessage says why an optional pool is absent, and what brings it.
-func absentMessage(p *Pool) string {
-	if p.Kind.Directory() {
-		return fmt.Sprintf("pool absent (optional): %s does not exist on this node; it is taken into service when it appears", p.Spec.Path)
-	}
-	return fmt.Sprintf("pool absent (optional): none of its %d disks is on this node; it is taken into service when one appears", len(p.Disks))
 }
