@@ -14,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/volume/catalog"
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
+	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
 
 // Sentinel errors.
@@ -38,7 +39,7 @@ var (
 	ErrBusy = catalog.ErrBusy
 	// ErrDirMissing: the pool is there, but the volume's directory is not
 	// (an ErrUnhealthy).
-	ErrDirMissing = fmt.Errorf("%w: volume directory missing", ErrUnhealthy)
+	ErrDirMissing = poolroot.ErrDirMissing
 	// ErrDiskReplaced: another disk or filesystem is where the volume's
 	// was (an ErrUnhealthy); it is never used as the volume's.
 	ErrDiskReplaced = devfind.ErrDiskReplaced
