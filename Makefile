@@ -23,6 +23,13 @@ define install-test-deps
 	if [[ "$$(id -u)" == 0 ]]; then hack/install-test-deps.sh; fi
 endef
 
+# As root, `test` builds the e2e tests' Kubernetes binaries (cached) before
+# any test runs: on a cold machine that takes tens of minutes, more than a
+# test binary's timeout leaves the build the e2e tests would start otherwise.
+define build-e2e-tools
+	if [[ "$$(id -u)" == 0 && -z "$${LOCALDISK_E2E_TOOLS:-}" ]]; then hack/build-e2e-tools.sh >/dev/null; fi
+endef
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -43,6 +50,7 @@ run: build ## Build, then serve the embedded default pool on _output/csi.sock.
 .PHONY: test
 test: ## Vet, check gofmt, and run every test with -race, then test-compat (run as root).
 	@$(install-test-deps)
+	@$(build-e2e-tools)
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory fmt-check
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -172,11 +180,13 @@ chart: ## Lint the Helm chart and compare its renders with the kustomize builds 
 .PHONY: e2e-kubernetes
 e2e-kubernetes: ## Run the Kubernetes e2e test (as root; `make test` runs it too).
 	@$(install-test-deps)
+	@$(build-e2e-tools)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/kubernetes/...
 
 .PHONY: e2e-node
 e2e-node: ## Run the Kubernetes node e2e test: kubelet, containerd and kube-scheduler run pods on localdisk volumes (as root; `make test` runs it too).
 	@$(install-test-deps)
+	@$(build-e2e-tools)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./test/e2e/node/...
 
 .PHONY: test-quota
