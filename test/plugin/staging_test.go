@@ -59,12 +59,7 @@ func TestStaging_KubeletCanUnstage(t *testing.T) {
 // nothing, also after a plugin restart; publish shows the disk's data, and
 // once unstaged the delete wipes the disk and removes the mark.
 func TestStaging_WholeDiskStagedIsInUse(t *testing.T) {
-	e := testutil.NewEnv(t, testutil.EnvOptions{})
-	id := e.MustCreate("staged-disk", 0, map[string]string{"pool": testutil.MountPool}).GetVolumeId()
-	disk := e.DiskOf(id)
-	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
-	staging, target := e.Paths(id)
-	e.Must(e.Stage(id, staging), "stage")
+	e, id, disk, staging, target := stagedDisk(t, "staged-disk")
 	mark := filepath.Join(e.StateDir, "staged", layout.DiskOf(id)) // named by the disk
 	if got := testutil.Mounts(t, filepath.Dir(staging)); len(got) != 1 || got[0] != staging {
 		t.Errorf("mounts after stage: %q, want only the staging path", got)
@@ -150,12 +145,7 @@ func TestStaging_WholeDiskStagedBeforeTheMark(t *testing.T) {
 // "<mark>//deleted") still protects the disk from DeleteVolume, and the
 // staging can still be unstaged.
 func TestStaging_RemovedMarkStillUnstages(t *testing.T) {
-	e := testutil.NewEnv(t, testutil.EnvOptions{})
-	id := e.MustCreate("removed-mark", 0, map[string]string{"pool": testutil.MountPool}).GetVolumeId()
-	disk := e.DiskOf(id)
-	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
-	staging, _ := e.Paths(id)
-	e.Must(e.Stage(id, staging), "stage")
+	e, id, disk, staging, _ := stagedDisk(t, "removed-mark")
 	e.Must(os.Remove(filepath.Join(e.StateDir, "staged", layout.DiskOf(id))), "remove the mark")
 	if err := e.Delete(id); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("DeleteVolume with its mark removed while staged: %v, want FailedPrecondition", err)
@@ -169,4 +159,16 @@ func TestStaging_RemovedMarkStillUnstages(t *testing.T) {
 	}
 	e.Must(e.Delete(id), "delete")
 	e.CheckConverged()
+}
+
+// stagedDisk starts a plugin, claims a MOUNT disk given by path for name,
+// writes "precious" on it and stages it.
+func stagedDisk(t *testing.T, name string) (e *testutil.Env, id, disk, staging, target string) {
+	e = testutil.NewEnv(t, testutil.EnvOptions{})
+	id = e.MustCreate(name, 0, map[string]string{"pool": testutil.MountPool}).GetVolumeId()
+	disk = e.DiskOf(id)
+	e.Must(os.WriteFile(filepath.Join(disk, "precious"), []byte("keep"), 0o600), "write on the disk")
+	staging, target = e.Paths(id)
+	e.Must(e.Stage(id, staging), "stage")
+	return e, id, disk, staging, target
 }
