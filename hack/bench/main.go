@@ -237,6 +237,13 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 	}
 	defer limit1.Close()
 	limit1.Mount2, limit1.OneBind = o.mount2, true
+	limitRPC, err := load.NewLimit(filepath.Join(dir, "limitrpc"))
+	if err != nil {
+		return err
+	}
+	defer limitRPC.Close()
+	limitRPC.Mount2, limitRPC.OneBind = o.mount2, true
+	floor := load.NewRPCFloor(limitRPC, conn)
 	cfg := load.Config{Dir: filepath.Join(dir, "co"), ReadOnly: o.readOnly}
 	if err := load.Prepare(cfg); err != nil {
 		return err
@@ -246,7 +253,7 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 		progress("warm-up: %d cycles", o.warmup)
 		w := cfg
 		w.Workers, w.Count, w.Prefix = 4, o.warmup, "warmup"
-		for _, b := range []load.Backend{plugin, limit, limit1} {
+		for _, b := range []load.Backend{plugin, limit, limit1, floor} {
 			if r := load.RunFull(ctx, b, w); r.Failed > 0 {
 				return fmt.Errorf("warm-up: %d of %d cycles failed: %s", r.Failed, o.warmup, load.FormatErrors(r.Rec.Errors()))
 			}
@@ -255,16 +262,16 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 	backends := []struct {
 		name string
 		b    load.Backend
-	}{{"plugin", plugin}, {"limit", limit}, {"limit1", limit1}}
+	}{{"plugin", plugin}, {"limit", limit}, {"limit1", limit1}, {"floor", floor}}
 	for run := range o.runs {
 		for _, w := range o.workers {
 			for _, mode := range o.modes {
 				// Rotate which goes first, so none always meets a journal
-				// another just filled. The one-bind limit differs from the
-				// limit in the full cycle only.
+				// another just filled. The one-bind limit and the RPC floor
+				// differ from the limit in the full cycle only.
 				order := []int{0, 1}
 				if mode == "full" {
-					order = append(order, 2)
+					order = append(order, 2, 3)
 				}
 				for range run % len(order) {
 					order = append(order[1:], order[0])

@@ -174,17 +174,20 @@ func (r *report) print(w io.Writer, partial bool) {
 	fmt.Fprintf(w, "- limit's durable state changes: %s\n", load.LimitStateChanges)
 	fmt.Fprintf(w, "- latencies in ms, `p50 / p99 / max`; ops/s: full cycles, creates or deletes per second; CPU: the plugin's utime+stime (limit: the bench process's); CO CPU: the bench process's while it drives the plugin (gRPC client, on the same CPUs)\n\n")
 
-	cols := []string{"W", "mode", "plugin ops/s", "limit ops/s", "ratio", "1-bind limit ops/s", "ratio to 1 bind"}
+	cols := []string{"W", "mode", "plugin ops/s", "limit ops/s", "ratio", "1-bind limit ops/s", "ratio to 1 bind", "RPC floor ops/s", "ratio to floor"}
 	steps := append(slices.Clone(load.CycleSteps), load.StepCycle)
 	cols = append(cols, steps...)
 	cols = append(cols, "errors", "CPU s", "CPU ms/op", "CO CPU ms/op", "peak RSS MiB")
 	fmt.Fprintf(w, "### plugin vs limit\n\n| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
 	for _, k := range r.keys() {
-		pl, li, l1 := r.samples[k]["plugin"], r.samples[k]["limit"], r.samples[k]["limit1"]
-		pr, lr, l1r := median(pl, rate), median(li, rate), median(l1, rate)
-		row := []string{fmt.Sprint(k.workers), k.mode, num(pr, "%.1f"), num(lr, "%.1f"), ratio(pr, lr), "", ""}
+		pl, li, l1, fl := r.samples[k]["plugin"], r.samples[k]["limit"], r.samples[k]["limit1"], r.samples[k]["floor"]
+		pr, lr, l1r, flr := median(pl, rate), median(li, rate), median(l1, rate), median(fl, rate)
+		row := []string{fmt.Sprint(k.workers), k.mode, num(pr, "%.1f"), num(lr, "%.1f"), ratio(pr, lr), "", "", "", ""}
 		if len(l1) > 0 {
 			row[5], row[6] = num(l1r, "%.1f"), ratio(pr, l1r)
+		}
+		if len(fl) > 0 {
+			row[7], row[8] = num(flr, "%.1f"), ratio(pr, flr)
 		}
 		row = append(row, cells(pl, k.mode, steps)...)
 		row = append(row, errorsCell(pl), cpuCells(pl)[0], cpuCells(pl)[1], perOp(pl, func(s sample) time.Duration { return s.self }),
@@ -193,11 +196,12 @@ func (r *report) print(w io.Writer, partial bool) {
 	}
 	fmt.Fprintf(w, "\n### limits (syscalls in the bench process), per step\n\n"+
 		"`limit` binds twice (stage and publish), as the plugin does; `1 bind` is the one-bind durable minimum "+
-		"(stage and unstage do nothing, publish binds the volume's directory).\n\n| %s |\n|%s\n",
+		"(stage and unstage do nothing, publish binds the volume's directory); `RPC floor` is `1 bind` plus one null CSI call "+
+		"(NodeGetCapabilities) to the plugin per step: the physical work plus the gRPC transport, none of the plugin's own work.\n\n| %s |\n|%s\n",
 		strings.Join(cols[:2], " | ")+" | limit | ops/s | "+strings.Join(steps, " | ")+" | errors | CPU s | CPU ms/op",
 		strings.Repeat("---|", 4+len(steps)+3))
 	for _, k := range r.keys() {
-		for _, b := range []struct{ key, name string }{{"limit", "limit"}, {"limit1", "1 bind"}} {
+		for _, b := range []struct{ key, name string }{{"limit", "limit"}, {"limit1", "1 bind"}, {"floor", "RPC floor"}} {
 			li := r.samples[k][b.key]
 			if len(li) == 0 {
 				continue
