@@ -34,6 +34,10 @@ const (
 	// StagedDir holds the staging marks of MOUNT disks given by path,
 	// one per disk: <state-dir>/staged/<disk ID> (DiskOf of its volume IDs).
 	StagedDir = "staged"
+	// StagingDir holds the staging records of ROOT and PATH volumes, one
+	// per staged volume: <state-dir>/staging/<volume ID> (see
+	// driver/volume/stagemark.Records).
+	StagingDir = "staging"
 	// ScratchDir is where read-only binds are prepared when they are made
 	// with mount(2): <state-dir>/mnt.
 	ScratchDir = "mnt"

@@ -28,6 +28,7 @@ func TestLayout(t *testing.T) {
 		layout.DataDir + "/" + layout.MarkerFile: "localdisk/pool.json",
 		layout.PoolsDir:                          "pools",
 		layout.StagedDir:                         "staged",
+		layout.StagingDir:                        "staging",
 		layout.ScratchDir:                        "mnt",
 		layout.DefaultRootDir:                    "root",
 	} {

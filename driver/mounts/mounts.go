@@ -19,18 +19,20 @@ import (
 
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 )
 
 // Mounts makes the mounts of the volumes of one volume manager.
 type Mounts struct {
-	vols *volume.Manager
-	m    mounter.Interface
+	vols   *volume.Manager
+	m      mounter.Interface
+	staged *stagemark.Records // where ROOT and PATH volumes are staged
 }
 
 // New serves the volumes of vols, mounting with m (mounter.New() for the
 // kernel).
 func New(vols *volume.Manager, m mounter.Interface) *Mounts {
-	return &Mounts{vols: vols, m: m}
+	return &Mounts{vols: vols, m: m, staged: vols.Staging()}
 }
 
 // Capability is how a CO asks to use a volume, as far as its mounts go.

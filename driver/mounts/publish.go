@@ -40,21 +40,24 @@ func (m *Mounts) Publish(ctx context.Context, id, staging, target string, c Capa
 	if c.Block {
 		return m.publishBlock(v, target, ro, c)
 	}
-	// The common case without the mount table: a directory volume staged
-	// here (a mount of its directory), nothing yet at the target, and no
+	// The common case without the mount table: a ROOT or PATH volume
+	// recorded staged here, nothing yet at the target, and no
 	// single-writer mode to check against the volume's other mounts.
-	fast := !v.Device() && !c.SingleWriter && m.m.NotMounted(target) && m.m.MountOf(staging, v.Path())
+	recorded := m.staged.Has(id, staging)
+	fast := !v.Device() && !c.SingleWriter && recorded && m.m.NotMounted(target)
 	if !fast {
 		t, src, err := m.snapshot(v, false)
 		if err != nil {
 			return err
 		}
-		if e := t.At(staging); e == nil {
+		if e := t.At(staging); e == nil && !recorded {
 			return fmt.Errorf("%w: volume %s is not staged at %s", ErrNotStaged, id, staging)
-		} else if staged, old, err := m.stagedBy(t, v, e); err != nil {
-			return err
-		} else if !staged && !old {
-			return fmt.Errorf("%w: volume %s is not staged at %s", ErrNotStaged, id, staging)
+		} else if e != nil && !recorded {
+			if staged, old, err := m.stagedBy(t, v, e); err != nil {
+				return err
+			} else if !staged && !old {
+				return fmt.Errorf("%w: volume %s is not staged at %s", ErrNotStaged, id, staging)
+			}
 		}
 		if done, err := mountedHere(t, target, "target_path", id, src, &ro); done || err != nil {
 			return err
@@ -86,13 +89,13 @@ func (m *Mounts) Publish(ctx context.Context, id, staging, target string, c Capa
 	return nil
 }
 
-// bindTarget binds a directory volume at its target: a whole disk given by
-// path from the disk's mount root (OpenDir checks it is still the volume's
-// filesystem), since its staging path shows only its mark; any other from
-// its staging mount.
+// bindTarget binds a volume at its target: a directory volume from its
+// directory (OpenDir checks a whole disk given by path is still the
+// volume's filesystem), since its staging path shows only its mark or
+// nothing at all; a device disk's filesystem from its staging mount.
 func (m *Mounts) bindTarget(v *volume.Volume, staging, target string, ro bool) error {
 	var err error
-	if v.WholeDisk() {
+	if !v.Device() {
 		dir, derr := m.vols.OpenDir(v)
 		if derr != nil {
 			return derr

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
@@ -36,6 +37,9 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 	defer dir.Close()
 	if err := applyMountGroup(dir, c.MountGroup); err != nil {
 		return err
+	}
+	if !v.WholeDisk() {
+		return m.stageRecorded(v, staging)
 	}
 	from := dir
 	if v.WholeDisk() { // staged with its mark: see volume.Volume.WholeDisk
@@ -76,12 +80,46 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 	return nil
 }
 
-// Unstage unmounts the staging path and keeps the directory. See unmount
-// for what it refuses; nothing there is not an error (idempotent).
+// stageRecorded stages a ROOT or PATH volume without a mount: its staging
+// record (stagemark.Records) says it is staged at the staging path, which
+// is made if missing and otherwise left as the CO made it; publish binds
+// the volume's directory itself. A staging path that shows the volume's
+// directory (how versions before the records staged it) is staged
+// already; anything else mounted there, or another volume recorded staged
+// there, is refused.
+func (m *Mounts) stageRecorded(v *volume.Volume, staging string) error {
+	if !m.m.NotMounted(staging) { // else nothing is there: no need for the mount table
+		t, err := m.readTable()
+		if err != nil {
+			return err
+		}
+		if e := t.At(staging); e != nil {
+			if staged, _, err := m.stagedBy(t, v, e); err != nil || staged {
+				return err
+			}
+			return fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
+		}
+	}
+	if other, ok := m.staged.At(staging); ok && other != v.ID {
+		return fmt.Errorf("%w: volume %s is staged at staging_target_path %s", ErrForeignMount, other, staging)
+	}
+	if err := makeDir(staging); err != nil {
+		return err
+	}
+	if err := m.staged.Add(v.ID, staging); err != nil {
+		return fmt.Errorf("stage volume %s: %v", v.ID, err)
+	}
+	failpoint.Inject(failpoint.StageMounted)
+	return nil
+}
+
+// Unstage unmounts the staging path and keeps the directory, and drops the
+// volume's staging record there. See unmount for what it refuses; nothing
+// there is not an error (idempotent).
 func (m *Mounts) Unstage(ctx context.Context, id, staging string) error {
-	return m.unmount(ctx, id, staging, "staging_target_path", func(string) error {
+	return m.unmount(ctx, id, staging, "staging_target_path", func(p string) error {
 		failpoint.Inject(failpoint.UnstageUnmntd)
-		return nil
+		return m.staged.Remove(id, p)
 	})
 }
 
@@ -108,8 +146,8 @@ func (m *Mounts) unmount(ctx context.Context, id, p, field string, then func(str
 		return err
 	}
 	p, err := mounter.Canonical(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) { // nothing mounted; a record of it goes
+		return m.dropGone(ctx, id, p)
 	} else if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadPath, field, err)
 	}
@@ -121,13 +159,37 @@ func (m *Mounts) unmount(ctx context.Context, id, p, field string, then func(str
 		return err
 	}
 	defer unlock()
-	if err := m.notAnother(id, p, field); err != nil {
-		return err
-	}
-	if err := m.m.UnmountAll(p); err != nil {
-		return fmt.Errorf("%v", err)
+	if !m.m.NotMounted(p) { // else neither the mount table nor umount is needed
+		if err := m.notAnother(id, p, field); err != nil {
+			return err
+		}
+		if err := m.m.UnmountAll(p); err != nil {
+			return fmt.Errorf("%v", err)
+		}
 	}
 	return then(p)
+}
+
+// dropGone drops volume id's staging records at a path that is gone (the
+// CO removed its staging directory first): at p as asked, cleaned, and
+// below its parent's canonical path when that still exists.
+func (m *Mounts) dropGone(ctx context.Context, id, p string) error {
+	p = filepath.Clean(p)
+	paths := []string{p}
+	if parent, err := mounter.Canonical(filepath.Dir(p)); err == nil {
+		paths = append(paths, filepath.Join(parent, filepath.Base(p)))
+	}
+	unlock, err := m.vols.Lock(ctx, volume.IDKey(id))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, q := range paths {
+		if err := m.staged.Remove(id, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockVolume takes volume id's and CO path p's locks, then looks the volume

@@ -103,12 +103,16 @@ func (m *Mounts) ConfirmExpansion(id, path string, required, limit int64) (int64
 }
 
 // mountedAt checks that the volume (or a directory of it) is mounted at
-// path p and returns p canonical, and whether p shows a whole disk's
-// staging mark; ErrNotMounted otherwise.
+// path p, or recorded staged there, and returns p canonical, and whether p
+// shows nothing of the volume's filesystem (a whole disk's staging mark, a
+// staging record); ErrNotMounted otherwise.
 func (m *Mounts) mountedAt(v *volume.Volume, p string) (string, bool, error) {
 	p, err := mounter.Canonical(p)
 	if err != nil {
 		return "", false, fmt.Errorf("%w: volume_path: %v", ErrNotMounted, err)
+	}
+	if m.staged.Has(v.ID, p) { // staged there without a mount: p shows nothing of it
+		return p, true, nil
 	}
 	t, src, err := m.snapshot(v, v.Block)
 	if err != nil {

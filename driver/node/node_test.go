@@ -20,8 +20,16 @@ func TestNodeStageVolume_Replay(t *testing.T) {
 			t.Fatalf("stage #%d: %v", i+1, err)
 		}
 	}
-	if b := e.fake.Binds(); len(b) != 1 || b[0].Target != staging || b[0].Source != e.volumeSource() || b[0].ReadOnly {
-		t.Errorf("binds after three stages: %+v, want one writable bind of %v at %s", b, e.volumeSource(), staging)
+	// A ROOT or PATH volume is staged without a mount: its staging record
+	// says where, once.
+	if b := e.fake.Binds(); len(b) != 0 {
+		t.Errorf("binds after three stages: %+v, want none", b)
+	}
+	if !e.vols.Staging().Has(e.id, staging) || !exists(staging) {
+		t.Errorf("after three stages: recorded %v, %s exists %v", e.vols.Staging().Has(e.id, staging), staging, exists(staging))
+	}
+	if p, ok := e.vols.Staging().Staged(e.id); !ok || p != staging {
+		t.Errorf("Staged: %q %v, want %s", p, ok, staging)
 	}
 }
 
@@ -45,8 +53,8 @@ func TestNodePublishVolume_Replay(t *testing.T) {
 				}
 			}
 			b := e.fake.Binds()
-			if len(b) != 2 || b[1].Target != target || b[1].Source != e.volumeSource() || b[1].ReadOnly != tc.wantRO {
-				t.Errorf("binds: %+v, want the staging one and one of %v at %s with ro=%v", b, e.volumeSource(), target, tc.wantRO)
+			if len(b) != 1 || b[0].Target != target || b[0].Source != e.volumeSource() || b[0].ReadOnly != tc.wantRO {
+				t.Errorf("binds: %+v, want one of %v at %s with ro=%v", b, e.volumeSource(), target, tc.wantRO)
 			}
 		})
 	}
@@ -69,8 +77,8 @@ func TestNodeUnpublishVolume_Replay(t *testing.T) {
 	if u := e.fake.Unmounts(); len(u) != 1 || u[0] != target {
 		t.Errorf("unmounts: %q, want one at %s", u, target)
 	}
-	if e.at(t, staging) == nil {
-		t.Errorf("unpublish unmounted the staging path too")
+	if !e.vols.Staging().Has(e.id, staging) {
+		t.Errorf("unpublish unstaged the volume too")
 	}
 }
 
@@ -85,8 +93,11 @@ func TestNodeUnstageVolume_Replay(t *testing.T) {
 	if !exists(staging) {
 		t.Errorf("unstage removed %s: the CO owns it", staging)
 	}
-	if u := e.fake.Unmounts(); len(u) != 1 || u[0] != staging {
-		t.Errorf("unmounts: %q, want one at %s", u, staging)
+	if u := e.fake.Unmounts(); len(u) != 0 {
+		t.Errorf("unmounts: %q, want none: nothing was mounted", u)
+	}
+	if _, ok := e.vols.Staging().Staged(e.id); ok {
+		t.Errorf("the volume is still recorded staged")
 	}
 	if err := e.stage(e.id, staging, rw); err != nil {
 		t.Errorf("stage after unstage: %v", err)
@@ -117,8 +128,8 @@ func TestNode_WithoutFastPaths(t *testing.T) {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 	}
-	if b, u := e.fake.Binds(), e.fake.Unmounts(); len(b) != 2 || len(u) != 2 {
-		t.Errorf("binds %+v and unmounts %q: want two of each", b, u)
+	if b, u := e.fake.Binds(), e.fake.Unmounts(); len(b) != 1 || len(u) != 1 {
+		t.Errorf("binds %+v and unmounts %q: want one of each (publish, unpublish)", b, u)
 	}
 }
 
@@ -151,8 +162,8 @@ func TestNodePublishVolume_ReadOnlyMismatch(t *testing.T) {
 	wantCode(t, "read-only publish where it is writable", e.publish(e.id, staging, target, rw, true), codes.AlreadyExists)
 	wantCode(t, "reader-only mode where it is writable",
 		e.publish(e.id, staging, target, mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY), false), codes.AlreadyExists)
-	if b := e.fake.Binds(); len(b) != 2 {
-		t.Errorf("binds: %+v, want no third one", b)
+	if b := e.fake.Binds(); len(b) != 1 {
+		t.Errorf("binds: %+v, want no second one", b)
 	}
 }
 
@@ -224,16 +235,24 @@ func TestNode_Busy(t *testing.T) {
 // Failures of the node itself are INTERNAL, and leave nothing mounted.
 func TestNode_MounterFails(t *testing.T) {
 	e := newEnv(t)
+	staging, target := e.staged(t), e.path("target")
 	e.fake.Fail(fakemounter.OpBind, os.ErrPermission)
-	wantCode(t, "stage when the bind fails", e.stage(e.id, e.path("staging"), rw), codes.Internal)
+	wantCode(t, "publish when the bind fails", e.publish(e.id, staging, target, rw, false), codes.Internal)
 	e.fake.Fail(fakemounter.OpBind, nil)
-	staging := e.staged(t)
+	if e.at(t, target) != nil {
+		t.Errorf("a failed publish left a mount")
+	}
+	e.fake.Unsure(true) // the mount table is needed
 	e.fake.Fail(fakemounter.OpReadTable, os.ErrClosed)
-	wantCode(t, "stage again when the table cannot be read", e.stage(e.id, staging, rw), codes.Internal)
+	wantCode(t, "publish when the table cannot be read", e.publish(e.id, staging, target, rw, false), codes.Internal)
 	e.fake.Fail(fakemounter.OpReadTable, nil)
+	e.fake.Unsure(false)
+	if err := e.publish(e.id, staging, target, rw, false); err != nil {
+		t.Fatal(err)
+	}
 	e.fake.Fail(fakemounter.OpUnmount, os.ErrPermission)
-	wantCode(t, "unstage when the unmount fails", e.unstage(e.id, staging), codes.Internal)
-	if e.at(t, staging) == nil {
-		t.Errorf("the staging mount is gone")
+	wantCode(t, "unpublish when the unmount fails", e.unpublish(e.id, target), codes.Internal)
+	if e.at(t, target) == nil {
+		t.Errorf("the target's mount is gone")
 	}
 }

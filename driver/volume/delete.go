@@ -11,6 +11,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 	"github.com/localdisk-csi/localdisk/driver/volume/trash"
 )
 
@@ -113,13 +114,11 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 		}
 		return nil
 	}
-	if mp, ok := busy(t, p.VolumePath(id)); ok {
+	if mp, ok := stagemark.Busy(t, p.VolumePath(id)); ok {
 		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, mp)
 	}
-	if !p.Kind.Directory() { // a whole disk given by path: staged with its mark
-		if mp, ok := m.markInUse(t, id); ok {
-			return fmt.Errorf("%w: volume %s is staged at %s", ErrInUse, id, mp)
-		}
+	if mp, ok := m.markInUse(t, id); ok { // its staging record or mark
+		return fmt.Errorf("%w: volume %s is staged at %s", ErrInUse, id, mp)
 	}
 	return nil
 }

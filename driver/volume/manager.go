@@ -87,7 +87,9 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if m.stateRoot, err = os.OpenRoot(stateDir); err != nil {
 		return nil, err
 	}
-	m.marks = stagemark.Marks{Dir: m.stateDir, Root: m.stateRoot}
+	if m.marks, err = stagemark.Open(m.stateDir, m.stateRoot); err != nil {
+		return nil, err
+	}
 	if err := m.stateRoot.Mkdir(poolsDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 )
@@ -39,7 +38,3 @@ func (m *Manager) Protected(path string) error {
 	}
 	return nil
 }
-
-// busy reports a mount that shows the directory at path (canonical) or
-// something below it, or that is mounted inside it (stagemark.Busy).
-func busy(t mounter.Table, path string) (string, bool) { return stagemark.Busy(t, path) }

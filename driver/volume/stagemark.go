@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 )
 
 // StageMark opens the staging mark of a WholeDisk volume's disk, making it
@@ -34,12 +35,16 @@ func (m *Manager) StageSources(t mounter.Table, v *Volume) ([]mounter.Source, er
 	return m.marks.Sources(t, v.ID)
 }
 
-// markInUse names a mount of the disk's staging mark (the disk is staged;
-// a removed mark's "//deleted" root is below it too) or a mount below the
-// mark (propagated from below a staging path).
+// markInUse names where the volume is staged: its staging record, a
+// mount of its disk's staging mark or a mount below the mark
+// (stagemark.Marks.InUse).
 func (m *Manager) markInUse(t mounter.Table, id string) (string, bool) {
 	return m.marks.InUse(t, id)
 }
+
+// Staging are the staging records of ROOT and PATH volumes, which are
+// staged without a mount (driver/mounts).
+func (m *Manager) Staging() *stagemark.Records { return m.marks.Staging }
 
 // removeMark removes an unused staging mark (Delete, after checkUnused
 // found nothing mounted at or below it), with what a CO may have put in

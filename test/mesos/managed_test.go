@@ -69,7 +69,7 @@ func TestMesos25_ManagedPluginMountsPropagate(t *testing.T) {
 	pools := map[string]string{"root": a.work, "path": a.pathRoots[0], "mount": a.mountRoots[0]}
 	for _, v := range vols {
 		a.mustMount(v.id, v.ctx) // the node service
-		wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
+		wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 		if devOf(t, a.target(v.id)) != devOf(t, pools[v.kind]) {
 			t.Errorf("%s: the host's target is not on the pool's disk", v.kind)
 		}
@@ -196,7 +196,7 @@ func TestMesos26_UnmanagedPluginForIsolator(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mustMount(id, vctx)
-	wantMounts(t, a.mountPath(id), a.staging(id), a.target(id))
+	wantMounts(t, a.mountPath(id), a.mountsOf(id, a.staging(id), a.target(id))...)
 	wantFile(t, filepath.Join(a.target(id), "table"), "rows")
 	a.mustUnmount(id)
 	a.removeMountPath(id)

@@ -44,14 +44,28 @@ func (a *agent) oneOfEach() []vol {
 	return append(out, vol{"mount", "", id, vctx})
 }
 
-// shown is where volume v's data shows besides its target: its staging
-// mount, or a whole disk's own mount (oneOfEach's disk 0), whose staging
-// path shows only its staging mark.
+// shown is where volume v's data shows besides its target: a ROOT or PATH
+// volume's directory in its pool (oneOfEach's; such a volume is staged
+// without a mount), or a whole disk's own mount (oneOfEach's disk 0),
+// whose staging path shows only its staging mark.
 func (a *agent) shown(v vol) string {
-	if v.kind == "mount" {
+	switch v.kind {
+	case "mount":
 		return a.mountRoots[0]
+	case "root": // the ROOT pool is the agent's work dir
+		return filepath.Join(a.work, "localdisk", "volumes", v.id)
 	}
-	return a.staging(v.id)
+	return filepath.Join(a.pathRoots[0], "localdisk", "volumes", v.id)
+}
+
+// mountsOf keeps, of a volume's staging and target paths, those that are
+// mounts while it is staged or published: a whole disk's staging path
+// shows its staging mark, a ROOT or PATH volume is staged without a mount.
+func (a *agent) mountsOf(id string, paths ...string) []string {
+	if a.list()[id].GetVolumeContext()["kind"] == "mount" {
+		return paths
+	}
+	return slices.DeleteFunc(paths, func(p string) bool { return p == a.staging(id) })
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -78,7 +92,7 @@ func TestMesos15_VolumeIDsNeedNoEncoding(t *testing.T) {
 	}
 	for _, v := range a.oneOfEach() {
 		a.mustMount(v.id, v.ctx)
-		wantMounts(t, a.mountRoot(), a.staging(v.id), a.target(v.id))
+		wantMounts(t, a.mountRoot(), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 		a.mustUnmount(v.id)
 		a.removeMountPath(v.id)
 	}
@@ -102,7 +116,7 @@ func TestMesos16_StagingExistsTargetParentOnly(t *testing.T) {
 				t.Fatalf("NodePublishVolume with only the target's parent: %v", err)
 			}
 			wantDir(t, a.target(v.id))
-			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
+			wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 			writeFile(t, filepath.Join(a.target(v.id), "f"), v.kind)
 			wantFile(t, filepath.Join(a.shown(v), "f"), v.kind)
 			a.mustUnmount(v.id)
@@ -167,7 +181,7 @@ func TestMesos18_RebootRestage(t *testing.T) {
 		wantDir(t, a.staging(v.id))
 		wantDir(t, a.target(v.id))
 		a.mustMount(v.id, v.ctx)
-		wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
+		wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 		wantFile(t, filepath.Join(a.target(v.id), "data"), "before reboot "+v.kind)
 		if _, ok := listed[v.id]; !ok {
 			t.Errorf("volume %s was not listed before the reboot", v.id)
@@ -201,7 +215,7 @@ func TestMesos19_RepeatedCallsStackNothing(t *testing.T) {
 			if err := a.publish(v.id, v.ctx, snw, false); err != nil {
 				t.Errorf("round %d: NodePublishVolume again: %v", round, err)
 			}
-			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
+			wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 		}
 	}
 	for _, v := range vols {
@@ -265,7 +279,7 @@ func TestMesos21_ChownTargetAndWipeContents(t *testing.T) {
 					t.Fatalf("wiping the target's contents: %v", err)
 				}
 			}
-			wantMounts(t, a.mountPath(v.id), a.staging(v.id), target)
+			wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), target)...)
 			if left := entries(t, a.shown(v)); len(left) != 0 {
 				t.Errorf("the volume holds %q after Mesos wiped the target", left)
 			}

@@ -61,7 +61,7 @@ func TestSeed_DataSurvivesUntilDestroyed(t *testing.T) {
 		t.Helper()
 		for _, v := range vols {
 			a.mustMount(v.id, v.ctx)
-			wantMounts(t, a.mountPath(v.id), a.staging(v.id), a.target(v.id))
+			wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id), a.target(v.id))...)
 			wantFile(t, filepath.Join(a.target(v.id), "dir", "data"), secret(v))
 			if t.Failed() {
 				t.Fatalf("%s: %s volume %s lost its data", when, v.kind, v.id)

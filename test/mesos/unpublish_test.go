@@ -19,7 +19,7 @@ func TestMesos22_UnpublishRemovesTarget(t *testing.T) {
 			t.Errorf("%s: NodeUnpublishVolume: %v", v.kind, err)
 		}
 		wantNoEntry(t, a.target(v.id))
-		wantMounts(t, a.mountPath(v.id), a.staging(v.id))
+		wantMounts(t, a.mountPath(v.id), a.mountsOf(v.id, a.staging(v.id))...)
 		if err := a.unpublish(v.id); err != nil {
 			t.Errorf("%s: NodeUnpublishVolume of a target already gone: %v", v.kind, err)
 		}

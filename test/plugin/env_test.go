@@ -106,6 +106,17 @@ func (e *env) paths(id string) (staging, target string) {
 	return staging, filepath.Join(base, "target")
 }
 
+// write writes a file into a staged volume as a task would: through a
+// writable publish at a scratch target, unpublished again (a ROOT or PATH
+// volume's staging path shows nothing of it).
+func (e *env) write(id, staging, name string, data []byte) {
+	e.t.Helper()
+	scratch := filepath.Join(e.dir, "mounts", id, "scratch")
+	e.must(e.publish(id, staging, scratch, false, rwo))
+	e.must(os.WriteFile(filepath.Join(scratch, name), data, 0o644))
+	e.must(e.unpublish(id, scratch))
+}
+
 func (e *env) stage(id, staging string) error {
 	_, err := e.p.Node().NodeStageVolume(ctx(e.t), &csi.NodeStageVolumeRequest{
 		VolumeId: id, StagingTargetPath: staging, VolumeCapability: rwo})

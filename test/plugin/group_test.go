@@ -19,7 +19,7 @@ func TestMountGroup(t *testing.T) {
 	id := e.create("grp", mib, nil).GetVolumeId()
 	staging, target := e.paths(id)
 	e.must(e.stage(id, staging))
-	e.must(os.WriteFile(filepath.Join(staging, "old"), nil, 0o644))
+	e.write(id, staging, "old", nil)
 	c := mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER)
 	c.GetMount().VolumeMountGroup = "4242"
 	e.must(e.publish(id, staging, target, false, c))

@@ -29,7 +29,7 @@ func TestPublish_ReadOnlyIsReallyReadOnly(t *testing.T) {
 			id := v.GetVolumeId()
 			staging, target := e.paths(id)
 			e.must(e.stage(id, staging))
-			os.WriteFile(filepath.Join(staging, "f"), []byte("x"), 0o644)
+			e.write(id, staging, "f", []byte("x"))
 			e.must(e.publish(id, staging, target, tc.ro, tc.c))
 			if err := os.WriteFile(filepath.Join(target, "g"), nil, 0o644); !errors.Is(err, unix.EROFS) {
 				t.Errorf("write through a read-only publish: %v", err)

@@ -22,10 +22,23 @@ import (
 // stagedDir holds the staging marks: <state-dir>/staged/<disk ID>.
 const stagedDir = layout.StagedDir
 
-// Marks are the staging marks of the state directory.
+// Marks are the staging marks of the state directory, and the staging
+// records of ROOT and PATH volumes (Records).
 type Marks struct {
-	Dir  string   // the state directory, canonical
-	Root *os.Root // the state directory
+	Dir     string   // the state directory, canonical
+	Root    *os.Root // the state directory
+	Staging *Records // nil: none (tests of the marks alone)
+}
+
+// Open serves the marks of the state directory root (dir, canonical) and
+// reads its staging records of this boot.
+func Open(dir string, root *os.Root) (Marks, error) {
+	boot, err := BootID()
+	if err != nil {
+		return Marks{}, err
+	}
+	recs, err := OpenRecords(root, boot)
+	return Marks{Dir: dir, Root: root, Staging: recs}, err
 }
 
 // name is the mark of the disk of volume id, relative to the state dir.
@@ -66,10 +79,16 @@ func (s Marks) Sources(t mounter.Table, id string) ([]mounter.Source, error) {
 	return []mounter.Source{src, gone}, nil
 }
 
-// InUse names a mount of the disk's staging mark (the disk is staged; a
+// InUse names where volume id is staged: a staging record of a ROOT or
+// PATH volume, a mount of the disk's staging mark (the disk is staged; a
 // removed mark's "//deleted" root is below it too) or a mount below the
 // mark (propagated from below a staging path).
 func (s Marks) InUse(t mounter.Table, id string) (string, bool) {
+	if s.Staging != nil {
+		if p, ok := s.Staging.Staged(id); ok {
+			return p, true
+		}
+	}
 	return Busy(t, s.Path(id))
 }
 
