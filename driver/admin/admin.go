@@ -169,8 +169,10 @@ func (s *Server) VolumeInfos() ([]VolumeInfo, error) {
 				out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
 			}
 		}
-		out[i].Mounts = append(out[i].Mounts, s.Volumes.Staging().Paths(v.ID)...) // staged without a mount
-		if v.WholeDisk() {                                                        // staged with its mark
+		// A ROOT or PATH volume is staged without a mount: its staging record
+		// says where.
+		out[i].Mounts = append(out[i].Mounts, s.Volumes.Staging().Paths(v.ID)...)
+		if v.WholeDisk() { // staged with its mark
 			if srcs, err := s.Volumes.StageSources(t, v); err == nil {
 				for _, u := range t.Uses("", srcs[0]) { // the removed mark's too: below it
 					out[i].Mounts = append(out[i].Mounts, u.Mountpoint)
