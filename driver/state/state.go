@@ -108,8 +108,9 @@ func ValidID(id string) bool { return IDPattern.MatchString(id) }
 
 // Store is the directory of records.
 type Store struct {
-	root *os.Root // <state-dir>/volumes
-	dir  *os.File // the same directory, for fsync
+	root    *os.Root   // <state-dir>/volumes
+	dir     *os.File   // the same directory, for fsync
+	dirSync *groupSync // the directory's fsyncs, shared by concurrent changes
 }
 
 // Open opens (creating, mode 0700) <stateDir>/volumes.
@@ -137,7 +138,7 @@ func Open(stateDir string) (*Store, error) {
 		root.Close()
 		return nil, err
 	}
-	return &Store{root: root, dir: dir}, nil
+	return &Store{root: root, dir: dir, dirSync: newGroupSync(dir.Sync)}, nil
 }
 
 // Close releases the store's directory handles.
@@ -170,7 +171,7 @@ func (s *Store) Put(r *Record) error {
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
 	failpoint.Inject(failpoint.RecordRenamed)
-	if err := s.dir.Sync(); err != nil {
+	if err := s.dirSync.Sync(); err != nil {
 		return fmt.Errorf("write record %s: sync directory: %w", r.ID, err)
 	}
 	return nil
@@ -205,7 +206,7 @@ func (s *Store) Delete(id string) error {
 		return fmt.Errorf("delete record %s: %w", id, err)
 	}
 	failpoint.Inject(failpoint.RecordDropped)
-	if err := s.dir.Sync(); err != nil {
+	if err := s.dirSync.Sync(); err != nil {
 		return fmt.Errorf("delete record %s: sync directory: %w", id, err)
 	}
 	return nil

@@ -39,6 +39,9 @@ type report struct {
 	loadBefore string
 	samples    map[rowKey]map[string][]sample
 	filled     int // volumes of the filled-node measurement (runFilled); 0: none
+	// filledSettle is how long the restarted plugin took to go idle, and
+	// filledSettleCPU the CPU it used meanwhile (runFilled).
+	filledSettle, filledSettleCPU time.Duration
 }
 
 func newReport(o *options, dir string, in *load.Instance) *report {

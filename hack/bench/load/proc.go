@@ -197,3 +197,32 @@ func Memory(pid int) (rss, hwm int64, err error) {
 func ResetPeak(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
+
+// WaitIdle waits until process pid has used less than 1% of a CPU over a
+// whole window (its start-up work done), or until timeout, and returns how
+// long it waited and the CPU time it used meanwhile.
+func WaitIdle(ctx context.Context, pid int, window, timeout time.Duration) (waited, used time.Duration, err error) {
+	start := time.Now()
+	first, err := CPUTime(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	last := first
+	for time.Since(start) < timeout {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), last - first, ctx.Err()
+		case <-time.After(window):
+		}
+		now, err := CPUTime(pid)
+		if err != nil {
+			return time.Since(start), last - first, err
+		}
+		busy := now - last
+		last = now
+		if busy < window/100 {
+			return time.Since(start), last - first, nil
+		}
+	}
+	return time.Since(start), last - first, fmt.Errorf("process %d still busy after %v", pid, timeout)
+}
