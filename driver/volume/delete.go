@@ -117,7 +117,7 @@ func (m *Manager) checkUnused(p *Pool, id string) error {
 	if mp, ok := stagemark.Busy(t, p.VolumePath(id)); ok {
 		return fmt.Errorf("%w: volume %s is mounted at %s", ErrInUse, id, mp)
 	}
-	if mp, ok := m.markInUse(t, id); ok { // its staging record or mark
+	if mp, ok := m.marks.InUse(t, id); ok { // its staging record or mark
 		return fmt.Errorf("%w: volume %s is staged at %s", ErrInUse, id, mp)
 	}
 	return nil

@@ -35,13 +35,6 @@ func (m *Manager) StageSources(t mounter.Table, v *Volume) ([]mounter.Source, er
 	return m.marks.Sources(t, v.ID)
 }
 
-// markInUse names where the volume is staged: its staging record, a
-// mount of its disk's staging mark or a mount below the mark
-// (stagemark.Marks.InUse).
-func (m *Manager) markInUse(t mounter.Table, id string) (string, bool) {
-	return m.marks.InUse(t, id)
-}
-
 // Staging are the staging records of ROOT and PATH volumes, which are
 // staged without a mount (driver/mounts).
 func (m *Manager) Staging() *stagemark.Records { return m.marks.Staging }

@@ -1,6 +1,8 @@
 package volume
 
 import (
+	"time"
+
 	"os"
 
 	"github.com/localdisk-csi/localdisk/driver/capacity"
@@ -54,7 +56,8 @@ func (m *Manager) cachedUsage(v *Volume) (Usage, error) {
 // accounted but not enforced, what its volumes hold together (a fresh walk
 // of each, which refreshes the cache stats and health read) and records it
 // (capacity.Pool.Measured: `localdisk status`, the metrics and the alert
-// rules show it). The health watch calls it.
+// rules show it). The health watch calls it. The walk takes at most
+// capacity.WalkShare of one CPU.
 func (m *Manager) MeasureUse() {
 	if !m.measuring.CompareAndSwap(false, true) {
 		return // the last round is still walking
@@ -69,13 +72,16 @@ func (m *Manager) MeasureUse() {
 			continue
 		}
 		var total int64
+		pace := capacity.NewPacer(capacity.WalkShare) // never competes with the RPCs
 		for _, v := range m.List() {
 			if v.Pool != p {
 				continue
 			}
+			start := time.Now()
 			if u, err := m.measure(v, true); err == nil {
 				total += u.Bytes
 			}
+			pace.Step(time.Since(start))
 		}
 		p.Measured(total, m.log)
 	}
