@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -115,8 +116,10 @@ func fill(t *testing.T, path string) {
 }
 
 // TestSimulatedReboot: every mount is gone (the CO's and the disks', which
-// come back remounted), the plugin restarts, and the CO's stage and
-// publish of every volume converge with the data intact.
+// come back remounted), and so are the staging records of ROOT and PATH
+// volumes (a reboot makes them stale: a new boot ID; a simulated reboot
+// cannot change the kernel's, so it removes them), the plugin restarts, and
+// the CO's stage and publish of every volume converge with the data intact.
 func TestSimulatedReboot(t *testing.T) {
 	e := newEnv(t, "root", testutil.EnvOptions{})
 	vols := []*vol{e.canary, e.create("p", "path"), e.create("m", "mount")}
@@ -127,12 +130,28 @@ func TestSimulatedReboot(t *testing.T) {
 	}
 	want := e.mounts()
 	e.P.Kill()
+	records := filepath.Join(e.StateDir, layout.StagingDir)
 	for _, v := range vols {
-		for _, p := range []string{v.target, v.staging} {
+		if recorded(v) != slices.Contains(e.stagingRecord(v), canonical(t, v.staging)) {
+			t.Errorf("before the reboot, volume %s staged at %s: staging record %q", v.id, v.staging, e.stagingRecord(v))
+		}
+		paths := []string{v.target, v.staging}
+		if recorded(v) { // staged without a mount
+			paths = paths[:1]
+		}
+		for _, p := range paths {
 			if err := unix.Unmount(p, 0); err != nil {
 				t.Fatalf("unmounting %s: %v", p, err)
 			}
 		}
+	}
+	ents, err := os.ReadDir(records)
+	e.Must(err, "list the staging records")
+	if len(ents) != 2 {
+		t.Errorf("staging records before the reboot: %v, want the ROOT and the PATH volume's", ents)
+	}
+	for _, ent := range ents {
+		e.Must(os.Remove(filepath.Join(records, ent.Name())), "remove a staging record")
 	}
 	testutil.RemountDisk(t, e.PathDisk)
 	for _, d := range e.Disks {
@@ -145,6 +164,9 @@ func TestSimulatedReboot(t *testing.T) {
 			e.Must(e.Publish(v.id, v.staging, v.target, false), "publish after the reboot")
 		}
 		e.checkMounts("after the reboot's stage and publish", want)
+		for _, v := range vols[:2] {
+			e.checkStaged(v, true)
+		}
 	}
 	for _, v := range vols[1:] {
 		if data, err := os.ReadFile(filepath.Join(v.target, "data")); err != nil || string(data) != v.id {
@@ -159,4 +181,14 @@ func TestSimulatedReboot(t *testing.T) {
 		e.Must(e.Delete(v.id), "delete")
 	}
 	e.CheckConverged()
+}
+
+// canonical is p with its symlinks resolved, as the plugin records it.
+func canonical(t *testing.T, p string) string {
+	t.Helper()
+	c, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
