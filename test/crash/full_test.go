@@ -17,7 +17,8 @@ import (
 )
 
 // TestStateDiskFull: with the state directory's filesystem full,
-// CreateVolume and DeleteVolume fail with a clean error code (not a hang, not
+// CreateVolume, DeleteVolume and the NodeStageVolume of a PATH volume (which
+// writes its staging record) fail with a clean error code (not a hang, not
 // UNAVAILABLE or DEADLINE_EXCEEDED), nothing is half-made, the old records
 // are intact; once there is room, the retries succeed.
 func TestStateDiskFull(t *testing.T) {
@@ -35,6 +36,7 @@ func TestStateDiskFull(t *testing.T) {
 	// (a ROOT/PATH delete only removes its record, which frees space).
 	old := e.create("old", "mount")
 	e.Must(os.WriteFile(filepath.Join(e.dataDir(old), "f"), []byte("old data"), 0o600), "write")
+	unstaged := e.create("unstaged", "path")
 	snapshot := testutil.FilesBelow(t, state)
 
 	filler := filepath.Join(state, "filler")
@@ -56,6 +58,12 @@ func TestStateDiskFull(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(e.dataDir(old), "f")); err != nil || string(data) != "old data" {
 		t.Errorf("data of the volume whose delete failed: %q, %v", data, err)
 	}
+	err = e.Stage(unstaged.id, unstaged.staging)
+	switch status.Code(err) {
+	case codes.OK, codes.Unavailable, codes.DeadlineExceeded, codes.Unknown:
+		t.Errorf("NodeStageVolume (path) on a full state disk: %v; want a clean error code", err)
+	}
+	t.Logf("NodeStageVolume (path) on a full state disk: %v", err)
 	e.checkNothingNew(state, snapshot, filler)
 
 	// The same holds after a restart on the full disk.
@@ -70,6 +78,10 @@ func TestStateDiskFull(t *testing.T) {
 		e.Must(err, "retry CreateVolume ("+kind+")")
 	}
 	e.Must(e.Delete(old.id), "retry the delete")
+	e.Must(e.Stage(unstaged.id, unstaged.staging), "retry the stage")
+	e.checkStaged(unstaged, true)
+	e.Must(e.Unstage(unstaged.id, unstaged.staging), "unstage")
+	e.Must(e.Delete(unstaged.id), "delete")
 	vols := e.CheckConverged()
 	if len(vols) != 3 {
 		t.Errorf("%d volumes, want the canary and 2 new ones", len(vols))
