@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/localdisk-csi/localdisk/driver/layout"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -128,10 +129,11 @@ func fill(t *testing.T, path string) {
 }
 
 // TestSimulatedReboot: every mount is gone (the CO's and the disks', which
-// come back remounted), and so are the staging records of ROOT and PATH
-// volumes (a reboot makes them stale: a new boot ID; a simulated reboot
-// cannot change the kernel's, so it removes them), the plugin restarts, and
-// the CO's stage and publish of every volume converge with the data intact.
+// come back remounted), the staging records of ROOT and PATH volumes are
+// stale (a reboot gives a new boot ID; a simulated one cannot change the
+// kernel's, so it makes the records name an earlier boot), the plugin
+// restarts and drops them, and the CO's stage and publish of every volume
+// converge with the data intact.
 func TestSimulatedReboot(t *testing.T) {
 	e := newEnv(t, "root", testutil.EnvOptions{})
 	vols := []*vol{e.canary, e.create("p", "path"), e.create("m", "mount")}
@@ -162,14 +164,26 @@ func TestSimulatedReboot(t *testing.T) {
 	if len(ents) != 2 {
 		t.Errorf("staging records before the reboot: %v, want the ROOT and the PATH volume's", ents)
 	}
+	boot, err := stagemark.BootID()
+	e.Must(err, "read the boot ID")
 	for _, ent := range ents {
-		e.Must(os.Remove(filepath.Join(records, ent.Name())), "remove a staging record")
+		f := filepath.Join(records, ent.Name())
+		b, err := os.ReadFile(f)
+		e.Must(err, "read a staging record")
+		stale := strings.Replace(string(b), `"boot":"`+boot+`"`, `"boot":"an-earlier-boot"`, 1)
+		if stale == string(b) {
+			t.Fatalf("staging record %s does not name this boot %s: %s", ent.Name(), boot, b)
+		}
+		e.Must(os.WriteFile(f, []byte(stale), 0o600), "make a staging record stale")
 	}
 	testutil.RemountDisk(t, e.PathDisk)
 	for _, d := range e.Disks {
 		testutil.RemountDisk(t, d)
 	}
 	e.restart()
+	if ents, err := os.ReadDir(records); err != nil || len(ents) != 0 {
+		t.Errorf("staging records of an earlier boot after the restart: %v, %v; want them dropped", ents, err)
+	}
 	for range 2 { // the CO may replay its calls
 		for _, v := range vols {
 			e.Must(e.Stage(v.id, v.staging), "stage after the reboot")
