@@ -27,6 +27,11 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 		return err
 	}
 	defer unlock()
+	// A ROOT or PATH volume staged here has no mount that would refuse
+	// another volume: its staging record does, for every kind.
+	if other, ok := m.staged.At(staging); ok && other != v.ID {
+		return fmt.Errorf("%w: volume %s is staged at staging_target_path %s", ErrForeignMount, other, staging)
+	}
 	if v.Device() {
 		return m.stageDevice(ctx, v, staging, c)
 	}
@@ -85,8 +90,8 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 // is made if missing and otherwise left as the CO made it; publish binds
 // the volume's directory itself. A staging path that shows the volume's
 // directory (how versions before the records staged it) is staged
-// already; anything else mounted there, or another volume recorded staged
-// there, is refused.
+// already; anything else mounted there is refused (another volume recorded
+// staged there: Stage).
 func (m *Mounts) stageRecorded(v *volume.Volume, staging string) error {
 	if !m.m.NotMounted(staging) { // else nothing is there: no need for the mount table
 		t, err := m.readTable()
@@ -99,9 +104,6 @@ func (m *Mounts) stageRecorded(v *volume.Volume, staging string) error {
 			}
 			return fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
 		}
-	}
-	if other, ok := m.staged.At(staging); ok && other != v.ID {
-		return fmt.Errorf("%w: volume %s is staged at staging_target_path %s", ErrForeignMount, other, staging)
 	}
 	if err := makeDir(staging); err != nil {
 		return err

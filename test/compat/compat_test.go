@@ -86,7 +86,18 @@ func readOnlyPublish(e *testutil.Env, name, pool string) {
 	}
 	wantOption(t, ro, "ro")
 	wantOption(t, rw, "rw")
-	wantOption(t, staging, "rw") // the read-only remount stays on the target
+	if name == "mount" {
+		wantOption(t, staging, "rw") // the read-only remount stays on the target
+	} else { // staged without a mount: the volume's directory stays writable
+		if infos, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(staging)); err != nil || len(infos) != 0 {
+			t.Errorf("%d mounts at the staging path %s (%v), want none", len(infos), staging, err)
+		}
+		if err := os.WriteFile(filepath.Join(e.VolumeDir(pool, id), "direct"), []byte(name), 0o644); err != nil {
+			t.Errorf("writing into the volume's directory: %v", err)
+		} else if got, err := os.ReadFile(filepath.Join(rw, "direct")); err != nil || string(got) != name {
+			t.Errorf("the read-write target shows %q, %v; want what was written into the volume's directory", got, err)
+		}
+	}
 
 	e.Must(e.Unpublish(id, ro), "NodeUnpublishVolume read-only")
 	e.Must(e.Unpublish(id, rw), "NodeUnpublishVolume read-write")

@@ -7,6 +7,9 @@
 package crash
 
 import (
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
+	"github.com/localdisk-csi/localdisk/driver/layout"
+	"github.com/localdisk-csi/localdisk/driver/volume/stagemark"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -139,5 +144,57 @@ func (e *env) checkMounts(what string, want []string) {
 	e.t.Helper()
 	if got := e.mounts(); !slices.Equal(got, want) {
 		e.t.Errorf("%s: mounts\n got %q\nwant %q", what, got, want)
+	}
+}
+
+// recorded says whether a volume is staged without a mount: a ROOT or PATH
+// volume, whose staging record (<state-dir>/staging/<id>) says where it is
+// staged; its staging path is a plain directory that shows none of its data.
+func recorded(v *vol) bool { return v.pool == testutil.RootPool || v.pool == testutil.PathPool }
+
+// stagingRecord reads volume v's staging record: the staging paths it
+// names (nil: no record). A record of another boot fails the test.
+func (e *env) stagingRecord(v *vol) []string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.StateDir, layout.StagingDir, v.id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	e.Must(err, "read the staging record")
+	var rec struct {
+		Boot  string   `json:"boot"`
+		Paths []string `json:"paths"`
+	}
+	e.Must(json.Unmarshal(b, &rec), "parse the staging record "+string(b))
+	boot, err := stagemark.BootID()
+	e.Must(err, "read the boot ID")
+	if rec.Boot != boot {
+		e.t.Errorf("staging record of %s made in boot %q, this is %q", v.id, rec.Boot, boot)
+	}
+	return rec.Paths
+}
+
+// checkStaged checks how a ROOT or PATH volume is staged: if staged, its
+// record names exactly its staging path, which exists and is an empty
+// directory (no mount: checkMounts); if not, it has no record.
+func (e *env) checkStaged(v *vol, staged bool) {
+	e.t.Helper()
+	paths := e.stagingRecord(v)
+	if !staged {
+		if paths != nil {
+			e.t.Errorf("volume %s unstaged, but its staging record names %q", v.id, paths)
+		}
+		return
+	}
+	canon, err := filepath.EvalSymlinks(v.staging)
+	if err != nil {
+		e.t.Errorf("staging path of %s: %v", v.id, err)
+		return
+	}
+	if !slices.Equal(paths, []string{canon}) {
+		e.t.Errorf("staging record of %s names %q, want [%q]", v.id, paths, canon)
+	}
+	if ents, err := os.ReadDir(v.staging); err != nil || len(ents) != 0 {
+		e.t.Errorf("staging path %s of %s: %v, %v; want an empty directory", v.staging, v.id, ents, err)
 	}
 }

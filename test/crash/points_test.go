@@ -110,8 +110,8 @@ func crashAndRetry(t *testing.T, point, recovery string, s step, kind string) {
 	before := e.mounts()
 	want := map[string][]string{"stage": plus(before, v.staging), "publish": plus(before, v.target),
 		"unpublish": minus(before, v.target), "unstage": minus(before, v.staging)}[s.op]
-	if want == nil {
-		want = before
+	if want == nil || recorded(v) && (s.op == "stage" || s.op == "unstage") {
+		want = before // a ROOT or PATH volume is staged without a mount
 	}
 
 	e.arm(point)
@@ -133,6 +133,19 @@ func crashAndRetry(t *testing.T, point, recovery string, s step, kind string) {
 		t.Errorf("%s retried once more: %v", s.op, err)
 	}
 	e.checkMounts("after the retry", want)
+	if recorded(v) {
+		switch s.op {
+		case "stage", "publish", "unpublish":
+			e.checkStaged(v, true)
+		case "unstage", "delete", "create", "expand":
+			e.checkStaged(v, false)
+		}
+		if s.op == "stage" { // the record outlived the crash: DeleteVolume refuses
+			if err := e.do("delete", v); status.Code(err) != codes.FailedPrecondition {
+				t.Errorf("delete of a volume staged before a crash: %v, want FailedPrecondition", err)
+			}
+		}
+	}
 	vols := e.CheckConverged()
 	if (vols[v.id] != nil) != (s.op != "delete") {
 		t.Errorf("after %s, volume %s listed: %v", s.op, v.id, vols[v.id] != nil)
@@ -206,7 +219,8 @@ func (e *env) do(op string, v *vol) error {
 
 // checkData checks the volume's own data after op: gone after delete, a new
 // volume empty, the files written before intact (and visible through the
-// staging or target path where it is mounted).
+// staging or target path where it is mounted; a ROOT or PATH volume's
+// staging path shows nothing of it: checkStaged).
 func (e *env) checkData(v *vol, op string) {
 	e.t.Helper()
 	switch op {
@@ -238,8 +252,8 @@ func (e *env) checkData(v *vol, op string) {
 	}
 	dirs := []string{e.dataDir(v)}
 	staging := []string{v.staging}
-	if v.pool == testutil.MountPool { // a whole disk given by path: its staging path shows its mark
-		staging = nil
+	if v.pool == testutil.MountPool || recorded(v) { // a whole disk given by path: its staging
+		staging = nil // path shows its mark; a ROOT or PATH volume's is an empty directory
 	}
 	switch op {
 	case "stage", "unpublish":

@@ -60,18 +60,26 @@ func TestCorruptRecord_RefusesToStart(t *testing.T) {
 	e.checkCanary()
 }
 
-// unmountCanary and remountCanary take the canary's mounts down and up
-// around a plugin that is not running.
+// unmountCanary and remountCanary unpublish and unstage the canary before
+// the plugin is stopped, and stage and publish it again once it is back: a
+// ROOT or PATH canary has no staging mount, its staging record goes and
+// comes back.
 func (e *env) unmountCanary() {
 	e.t.Helper()
 	e.Must(e.Unpublish(e.canary.id, e.canary.target), "unpublish the canary")
 	e.Must(e.Unstage(e.canary.id, e.canary.staging), "unstage the canary")
+	if recorded(e.canary) {
+		e.checkStaged(e.canary, false)
+	}
 }
 
 func (e *env) remountCanary() {
 	e.t.Helper()
 	e.Must(e.Stage(e.canary.id, e.canary.staging), "stage the canary")
 	e.Must(e.Publish(e.canary.id, e.canary.staging, e.canary.target, false), "publish the canary")
+	if recorded(e.canary) {
+		e.checkStaged(e.canary, true)
+	}
 }
 
 // TestStrayTempRecords: temp files left by a crash mid-write are ignored;

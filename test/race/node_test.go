@@ -1,6 +1,7 @@
 package race
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
 
@@ -113,8 +115,15 @@ func TestPublish_ParallelOneTarget(t *testing.T) {
 				}
 			}
 			all("stages", 10, func(int) error { return e.Stage(a, stagingA) })
-			if n := mountsAt(t, stagingA); n != 1 {
-				t.Errorf("%d mounts at the staging path, want 1", n)
+			// A ROOT or PATH volume is staged without a mount: its staging
+			// record names its staging path, once.
+			want := 1
+			if kind != "mount" {
+				want = 0
+				checkRecord(t, e, a, stagingA)
+			}
+			if n := mountsAt(t, stagingA); n != want {
+				t.Errorf("%d mounts at the staging path, want %d", n, want)
 			}
 			all("publishes", 10, func(int) error { return e.Publish(a, stagingA, target, false) })
 			if n := mountsAt(t, target); n != 1 {
@@ -165,5 +174,19 @@ func TestPublish_ParallelOneTarget(t *testing.T) {
 			}
 			e.CheckConverged()
 		})
+	}
+}
+
+// checkRecord checks that volume id's staging record names exactly staging.
+func checkRecord(t *testing.T, e *testutil.Env, id, staging string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.StateDir, layout.StagingDir, id))
+	var rec struct{ Paths []string }
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	canon, _ := filepath.EvalSymlinks(staging)
+	if err != nil || len(rec.Paths) != 1 || rec.Paths[0] != canon {
+		t.Errorf("staging record of %s: %q, %v; want it staged at %s only", id, b, err, canon)
 	}
 }

@@ -200,17 +200,19 @@ func (r *Records) Staged(id string) (string, bool) {
 }
 
 // write replaces volume id's record with paths: a temp file renamed over
-// it, without fsync (see Records).
+// it, without fsync (see Records). A write that fails (a full state disk)
+// leaves no temp file behind.
 func (r *Records) write(id string, paths []string) error {
 	b, err := json.Marshal(record{Boot: r.boot, Paths: paths})
 	if err != nil {
 		return err
 	}
 	tmp := path.Join(layout.StagingDir, layout.TempPrefix+id)
-	if err := r.create(tmp, b); err != nil {
-		return fmt.Errorf("staging record of volume %s: %w", id, err)
+	err = r.create(tmp, b)
+	if err == nil {
+		err = r.root.Rename(tmp, path.Join(layout.StagingDir, id))
 	}
-	if err := r.root.Rename(tmp, path.Join(layout.StagingDir, id)); err != nil {
+	if err != nil {
 		_ = r.root.Remove(tmp)
 		return fmt.Errorf("staging record of volume %s: %w", id, err)
 	}
