@@ -27,6 +27,10 @@ func TestRecords_FailedWriteLeavesNoTempFile(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	r := openRecords(t, dir, "boot-1")
+	staging := filepath.Join(dir, "co", "staging")
+	if err := os.MkdirAll(staging, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	filler := filepath.Join(dir, "filler")
 	f, err := os.Create(filler)
 	if err != nil {
@@ -41,7 +45,6 @@ func TestRecords_FailedWriteLeavesNoTempFile(t *testing.T) {
 		}
 	}
 	f.Close()
-	staging := filepath.Join(dir, "co", "staging")
 	if err := r.Add("vol-1", staging); err == nil {
 		t.Fatal("Add succeeded on a full disk")
 	}

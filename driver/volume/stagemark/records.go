@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/localdisk-csi/localdisk/driver/layout"
 )
 
@@ -35,15 +37,29 @@ type Records struct {
 	root *os.Root // the state directory
 	boot string
 
-	mu sync.Mutex
-	at map[string][]string // volume ID → canonical staging paths
-	by map[string]string   // canonical staging path → volume ID
+	mu  sync.Mutex
+	at  map[string][]string // volume ID → canonical staging paths
+	by  map[string]string   // canonical staging path → volume ID
+	dir map[string]dirID    // canonical staging path → its directory when staged
+}
+
+// dirID is a staging directory's identity: a directory removed and made
+// again at the same path (by a CO that never unstaged) is another one. The
+// inode number alone does not tell (a filesystem reuses a freed one at
+// once); its birth time does, where statx(2) gives it (Linux 4.11, and a
+// filesystem that records it: ext4, XFS, btrfs, tmpfs); without it only a
+// directory with another inode number is told apart.
+type dirID struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Birth int64  `json:"birth,omitempty"` // ns; 0: unknown
 }
 
 // record is a staging record's content.
 type record struct {
-	Boot  string   `json:"boot"`
-	Paths []string `json:"paths"`
+	Boot  string           `json:"boot"`
+	Paths []string         `json:"paths"`
+	Dirs  map[string]dirID `json:"dirs,omitempty"`
 }
 
 // OpenRecords reads the staging records of the state directory root, made
@@ -53,7 +69,7 @@ func OpenRecords(root *os.Root, boot string) (*Records, error) {
 	if boot == "" {
 		return nil, errors.New("staging records: no boot ID")
 	}
-	r := &Records{root: root, boot: boot, at: map[string][]string{}, by: map[string]string{}}
+	r := &Records{root: root, boot: boot, at: map[string][]string{}, by: map[string]string{}, dir: map[string]dirID{}}
 	if err := root.Mkdir(layout.StagingDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
@@ -78,6 +94,9 @@ func OpenRecords(root *os.Root, boot string) (*Records, error) {
 			continue
 		}
 		r.set(n, rec.Paths)
+		for p, d := range rec.Dirs {
+			r.dir[p] = d
+		}
 	}
 	return r, nil
 }
@@ -111,12 +130,60 @@ func (r *Records) Add(id, p string) error {
 	if other, ok := r.by[p]; ok {
 		return fmt.Errorf("volume %s is staged at %s", other, p)
 	}
+	d, err := identify(p)
+	if err != nil {
+		return fmt.Errorf("staging path %s: %w", p, err)
+	}
 	paths := append(slices.Clip(r.at[id]), p)
+	r.dir[p] = d
 	if err := r.write(id, paths); err != nil {
+		delete(r.dir, p)
 		return err
 	}
 	r.set(id, paths)
 	return nil
+}
+
+// identify is the identity of the directory at p.
+func identify(p string) (dirID, error) {
+	var stx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO|unix.STATX_BTIME, &stx)
+	if errors.Is(err, unix.ENOSYS) { // before Linux 4.11
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return dirID{}, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return dirID{}, unix.ENOTDIR
+		}
+		return dirID{Dev: uint64(st.Dev), Ino: st.Ino}, nil
+	}
+	if err != nil {
+		return dirID{}, err
+	}
+	if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return dirID{}, unix.ENOTDIR
+	}
+	d := dirID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		d.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+	}
+	return d, nil
+}
+
+// gone reports that the staging directory recorded at p is no longer
+// there: p is missing, or is another directory (made again after the
+// recorded one was removed). An error other than a missing path is not
+// gone: it cannot be told.
+func (r *Records) gone(p string) bool {
+	now, err := identify(p)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return true
+	}
+	r.mu.Lock()
+	was, known := r.dir[p]
+	r.mu.Unlock()
+	return err == nil && known && now != was
 }
 
 // Remove drops the staging of volume id at p (canonical); none is no
@@ -147,6 +214,9 @@ func (r *Records) Remove(id, p string) error {
 func (r *Records) set(id string, paths []string) {
 	for _, p := range r.at[id] {
 		delete(r.by, p)
+		if !slices.Contains(paths, p) {
+			delete(r.dir, p)
+		}
 	}
 	if len(paths) == 0 {
 		delete(r.at, id)
@@ -158,11 +228,17 @@ func (r *Records) set(id string, paths []string) {
 	}
 }
 
-// At names the volume recorded staged at p (canonical).
+// At names the volume recorded staged at p (canonical). A record whose
+// staging directory is gone (see gone) is dropped instead: the CO that
+// removed it has unstaged that volume in all but name.
 func (r *Records) At(p string) (string, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	id, ok := r.by[p]
+	r.mu.Unlock()
+	if ok && r.gone(p) {
+		_ = r.Remove(id, p) // best effort: asked again at the next call
+		return "", false
+	}
 	return id, ok
 }
 
@@ -180,21 +256,19 @@ func (r *Records) Paths(id string) []string {
 	return slices.Clone(r.at[id])
 }
 
-// Staged names a path where volume id is recorded staged that still
-// exists: a CO that removed its staging directory has unstaged the volume
-// in all but name, and such a record is dropped.
+// Staged names a path where volume id is recorded staged whose staging
+// directory is still the one it was staged on: a CO that removed its
+// staging directory (even if it made one again at the same path) has
+// unstaged the volume in all but name, and such a record is dropped.
 func (r *Records) Staged(id string) (string, bool) {
 	r.mu.Lock()
 	paths := slices.Clone(r.at[id])
 	r.mu.Unlock()
 	for _, p := range paths {
-		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		if !r.gone(p) {
 			return p, true
-		} else if errors.Is(err, fs.ErrNotExist) {
-			_ = r.Remove(id, p) // best effort: Staged is asked again at the next delete
-		} else {
-			return p, true // cannot tell: staged
 		}
+		_ = r.Remove(id, p) // best effort: Staged is asked again at the next delete
 	}
 	return "", false
 }
@@ -203,7 +277,13 @@ func (r *Records) Staged(id string) (string, bool) {
 // it, without fsync (see Records). A write that fails (a full state disk)
 // leaves no temp file behind.
 func (r *Records) write(id string, paths []string) error {
-	b, err := json.Marshal(record{Boot: r.boot, Paths: paths})
+	dirs := make(map[string]dirID, len(paths))
+	for _, p := range paths {
+		if d, ok := r.dir[p]; ok {
+			dirs[p] = d
+		}
+	}
+	b, err := json.Marshal(record{Boot: r.boot, Paths: paths, Dirs: dirs})
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func openRecords(t *testing.T, dir, boot string) *Records {
 
 func TestRecords_KeptForTheBootOnly(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	a, b := mkdirs(t, dir, "a"), mkdirs(t, dir, "b")
 	r := openRecords(t, dir, "boot-1")
 	for _, p := range []string{a, b, a} {
 		if err := r.Add("vol-1", p); err != nil {
@@ -95,11 +95,60 @@ func TestRecords_PlantedSymlink(t *testing.T) {
 	if err := os.Symlink("../victim", filepath.Join(dir, layout.StagingDir, layout.TempPrefix+"v")); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Add("v", "/x"); err != nil {
+	if err := r.Add("v", mkdirs(t, dir, "x")); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Errorf("the symlink was written through: %q", b)
+	}
+}
+
+func mkdirs(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(p, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A staging directory the CO removed, even one it made again at the same
+// path, no longer stages the volume: its record is dropped where it is
+// asked about, also after a restart.
+func TestRecords_StagingDirectoryReplaced(t *testing.T) {
+	dir := t.TempDir()
+	p := mkdirs(t, dir, "co/staging")
+	r := openRecords(t, dir, "boot-1")
+	if err := r.Add("vol-1", p); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := r.Staged("vol-1"); !ok || got != p {
+		t.Fatalf("Staged: %q %v", got, ok)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	mkdirs(t, dir, "co/staging")
+	r = openRecords(t, dir, "boot-1") // the identity is kept in the record
+	if id, ok := r.At(p); ok {
+		t.Errorf("a made-again staging directory is still volume %s's", id)
+	}
+	if err := r.Add("vol-2", p); err != nil {
+		t.Errorf("stage of another volume at the made-again path: %v", err)
+	}
+	if _, ok := r.Staged("vol-1"); ok {
+		t.Errorf("vol-1 is still staged")
+	}
+	if got, ok := r.Staged("vol-2"); !ok || got != p {
+		t.Errorf("vol-2: Staged %q %v", got, ok)
+	}
+}
+
+func TestRecords_NotADirectory(t *testing.T) {
+	dir := t.TempDir()
+	r := openRecords(t, dir, "boot-1")
+	if err := r.Add("v", filepath.Join(dir, "missing")); err == nil {
+		t.Errorf("a missing staging path was recorded")
 	}
 }
 
