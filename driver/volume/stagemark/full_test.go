@@ -65,3 +65,30 @@ func TestRecords_FailedWriteLeavesNoTempFile(t *testing.T) {
 		t.Errorf("Add once there is room: %v", err)
 	}
 }
+
+// A mount stacked on a staging directory hides it but does not remove it:
+// the volume stays staged (DeleteVolume must go on refusing it).
+func TestRecords_MountOverStagingKeepsItStaged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("SKIP_TESTS_USING_ROOT") == "1" {
+			t.Skip("needs root (a mount)")
+		}
+		t.Fatal("needs root (a mount); set SKIP_TESTS_USING_ROOT=1 to skip")
+	}
+	dir := t.TempDir()
+	p := mkdirs(t, dir, "co/staging")
+	r := openRecords(t, dir, "boot-1")
+	if err := r.Add("vol-1", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", p, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(p, unix.MNT_DETACH) })
+	if got, ok := r.Staged("vol-1"); !ok || got != p {
+		t.Errorf("with a mount over its staging directory: Staged %q %v, want %s", got, ok, p)
+	}
+	if id, ok := r.At(p); !ok || id != "vol-1" {
+		t.Errorf("At: %q %v", id, ok)
+	}
+}

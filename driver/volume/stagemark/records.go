@@ -146,44 +146,54 @@ func (r *Records) Add(id, p string) error {
 
 // identify is the identity of the directory at p.
 func identify(p string) (dirID, error) {
+	d, _, err := identifyAt(p)
+	return d, err
+}
+
+// identifyAt is the identity of the directory at p, and whether p is sure
+// not to be the root of a mount (statx's STATX_ATTR_MOUNT_ROOT, Linux 5.8).
+func identifyAt(p string) (d dirID, plain bool, err error) {
 	var stx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO|unix.STATX_BTIME, &stx)
+	err = unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO|unix.STATX_BTIME, &stx)
 	if errors.Is(err, unix.ENOSYS) { // before Linux 4.11
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
-			return dirID{}, err
+			return dirID{}, false, err
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return dirID{}, unix.ENOTDIR
+			return dirID{}, false, unix.ENOTDIR
 		}
-		return dirID{Dev: uint64(st.Dev), Ino: st.Ino}, nil
+		return dirID{Dev: uint64(st.Dev), Ino: st.Ino}, false, nil
 	}
 	if err != nil {
-		return dirID{}, err
+		return dirID{}, false, err
 	}
 	if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return dirID{}, unix.ENOTDIR
+		return dirID{}, false, unix.ENOTDIR
 	}
-	d := dirID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	d = dirID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
 	if stx.Mask&unix.STATX_BTIME != 0 {
 		d.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
 	}
-	return d, nil
+	plain = stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
+	return d, plain, nil
 }
 
 // gone reports that the staging directory recorded at p is no longer
 // there: p is missing, or is another directory (made again after the
-// recorded one was removed). An error other than a missing path is not
-// gone: it cannot be told.
+// recorded one was removed) that is surely not the root of a mount (a
+// mount stacked on the staging directory hides it, it does not remove
+// it). Whatever cannot be told is not gone: a volume wrongly seen staged
+// is only refused deletion, one wrongly seen unstaged would be deleted.
 func (r *Records) gone(p string) bool {
-	now, err := identify(p)
+	now, plain, err := identifyAt(p)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return true
 	}
 	r.mu.Lock()
 	was, known := r.dir[p]
 	r.mu.Unlock()
-	return err == nil && known && now != was
+	return err == nil && known && now != was && plain
 }
 
 // Remove drops the staging of volume id at p (canonical); none is no
