@@ -51,10 +51,10 @@ type Stats struct {
 var (
 	// ErrNoSpace wraps ENOSPC and EDQUOT: the copy does not fit the target
 	// (its quota or its filesystem).
-	ErrNoSpace = errors.New("copytree: no space left for the copy")
+	ErrNoSpace = errors.New("no space left for the copy")
 	// ErrNoReflink is Reflink asked of a filesystem that cannot clone
 	// (FICLONE failed with EOPNOTSUPP, EXDEV or EINVAL).
-	ErrNoReflink = errors.New("copytree: the filesystem cannot clone files (reflink)")
+	ErrNoReflink = errors.New("the filesystem cannot clone files (reflink)")
 
 	// errChanged is an entry replaced (or a mount made on it) between its
 	// stat and its open: the source changed under the copy.
