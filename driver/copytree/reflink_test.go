@@ -27,7 +27,7 @@ func TestReflinkXFS(t *testing.T) {
 	must(t, os.Mkdir(src, 0o755))
 	writeFile(t, filepath.Join(src, "big64"), 64<<20, 3)
 	buildRich(t, src) // after big64: its times too
-	unix.Sync() // the source's delayed allocations out of the count
+	unix.Sync()       // the source's delayed allocations out of the count
 	free := func() int64 {
 		var s unix.Statfs_t
 		must(t, unix.Statfs(disk, &s))
