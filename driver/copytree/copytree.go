@@ -44,7 +44,7 @@ type Stats struct {
 	Bytes     int64 // sum of the sizes of the regular files copied (holes included)
 	// SkippedMounts are the paths, relative to src, of the mount points
 	// found inside src, each copied as an empty directory (or an empty
-	// file for a file mount), sorted in the order met.
+	// file for a file mount), in the order met.
 	SkippedMounts []string
 }
 
