@@ -80,8 +80,9 @@ var testHookEntry func()
 
 // Copy copies the tree of the directory src into the empty directory dst;
 // both are open directories (O_DIRECTORY) of the caller, who keeps them.
-// dst gets src's owner, mode, xattrs and times too; at the end the target
-// filesystem is synced (syncfs).
+// dst gets src's owner, mode, xattrs and times too (ACLs dst inherited
+// from its parent are removed first); at the end the target filesystem is
+// synced (syncfs).
 //
 // What it guarantees:
 //   - It never follows a symlink: every entry is opened relative to its
@@ -99,9 +100,11 @@ var testHookEntry func()
 //     attributes (user, trusted, security, POSIX ACLs), symlink targets,
 //     device numbers and the hard links between entries of the tree; under
 //     Full, holes stay holes.
-//   - Its descriptors do not grow with the depth of the tree (about
-//     2*(maxOpen+maxAnchors+1)), nor its memory with the width of a
-//     directory beyond the directory's names.
+//   - Its descriptors do not grow with the depth of the tree: two (source
+//     and copy) for the root, for a window of the 64 deepest directories
+//     of the path being copied and for up to 64 anchors (every 256th
+//     level), a few more for the entry being copied; about 260 at most.
+//     Its memory per directory is the directory's names.
 //
 // Reading a symlink moves the access time of the source symlink (Linux
 // has no O_NOATIME for readlink); its copy gets the time from before.
@@ -195,6 +198,12 @@ func (c *copier) run(srcFd, dstFd int) error {
 		return fmt.Errorf("copytree: reading the target: %w", err)
 	} else if len(names) > 0 {
 		return fmt.Errorf("copytree: the target is not empty (%d entries)", len(names))
+	}
+	// dst may have inherited ACLs from its parent: its default ACL would
+	// pass on to what the copy creates in it, and its access ACL is not
+	// src's. Both go; src's, if any, come with the root's metadata.
+	if err := dropACLs(root.dst); err != nil {
+		return fmt.Errorf("copytree: the ACLs of the target: %w", err)
 	}
 	if root.names, err = c.readNames(root.src); err != nil {
 		return fmt.Errorf("copytree: reading the source: %w", err)

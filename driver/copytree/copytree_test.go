@@ -20,8 +20,15 @@ import (
 // holes.
 func TestFullExt4(t *testing.T) {
 	disk := testutil.LoopDisk(t, testutil.ShortTempDir(t), 256, "ext4")
-	src, dst := filepath.Join(disk, "src"), filepath.Join(disk, "dst")
+	// dst's parent has a default ACL, which dst and what Copy creates in
+	// it would inherit.
+	parent := filepath.Join(disk, "acl-parent")
+	src, dst := filepath.Join(disk, "src"), filepath.Join(parent, "dst")
 	must(t, os.Mkdir(src, 0o755))
+	must(t, os.Mkdir(parent, 0o755))
+	must(t, unix.Setxattr(parent, "system.posix_acl_default", aclXattr([3]uint32{aclUserObj, 7, aclNoID},
+		[3]uint32{aclUser, 7, 77}, [3]uint32{aclGroupObj, 7, aclNoID}, [3]uint32{aclMask, 7, aclNoID},
+		[3]uint32{aclOther, 7, aclNoID}), 0))
 	buildRich(t, src)
 
 	st, err := copyPaths(t, context.Background(), src, dst, Full)
