@@ -269,3 +269,34 @@ func TestRefusals(t *testing.T) {
 		t.Error("Copy with an unknown method succeeded")
 	}
 }
+
+// TestXattrsRefused: a target without xattrs (ramfs) takes a tree that
+// has none, and fails the copy of a tree that has one (EOPNOTSUPP), rather
+// than dropping it.
+func TestXattrsRefused(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := testutil.ShortTempDir(t)
+	ram := filepath.Join(dir, "ram")
+	must(t, os.Mkdir(ram, 0o755))
+	must(t, unix.Mount("ramfs", ram, "ramfs", 0, ""))
+	t.Cleanup(func() {
+		if err := unix.Unmount(ram, 0); err != nil {
+			t.Errorf("unmount %s: %v", ram, err)
+		}
+	})
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "d"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "d", "f"), []byte("data"), 0o640))
+	must(t, os.Symlink("d/f", filepath.Join(src, "sl")))
+	must(t, unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	if _, err := copyPaths(t, context.Background(), src, filepath.Join(ram, "plain"), Full); err != nil {
+		t.Fatalf("Copy of a tree without xattrs to ramfs: %v", err)
+	}
+	compareTrees(t, src, filepath.Join(ram, "plain"), nil)
+
+	must(t, unix.Setxattr(filepath.Join(src, "d", "f"), "user.keep", []byte("me"), 0))
+	_, err := copyPaths(t, context.Background(), src, filepath.Join(ram, "xattr"), Full)
+	if !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), "user.keep") {
+		t.Errorf("Copy of an xattr to ramfs: %v, want EOPNOTSUPP naming user.keep", err)
+	}
+}
