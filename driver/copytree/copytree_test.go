@@ -52,6 +52,9 @@ func TestFullExt4(t *testing.T) {
 	if s, d := blocks(t, filepath.Join(src, "sparse")), blocks(t, filepath.Join(dst, "sparse")); d > s+16 || d > 64 {
 		t.Errorf("sparse file: %d blocks in the copy, %d in the source: holes were filled", d, s)
 	}
+	if s, d := dataMap(t, filepath.Join(src, "sparse")), dataMap(t, filepath.Join(dst, "sparse")); !slices.Equal(s, d) || len(s) != 2 {
+		t.Errorf("sparse file: data segments %v in the copy, %v in the source (want 2)", d, s)
+	}
 	if len(st.SkippedMounts) != 0 {
 		t.Errorf("SkippedMounts = %v, want none", st.SkippedMounts)
 	}
@@ -109,6 +112,29 @@ func TestSymlinksNeverFollowed(t *testing.T) {
 	if data, _ := os.ReadFile(secret); string(data) != "do not copy" {
 		t.Errorf("the file outside now holds %q", data)
 	}
+}
+
+// dataMap lists the data segments of p (SEEK_DATA, SEEK_HOLE).
+func dataMap(t *testing.T, p string) [][2]int64 {
+	t.Helper()
+	f, err := os.Open(p)
+	must(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	must(t, err)
+	var segs [][2]int64
+	for off := int64(0); off < fi.Size(); {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break
+		}
+		must(t, err)
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		must(t, err)
+		segs = append(segs, [2]int64{data, hole})
+		off = hole
+	}
+	return segs
 }
 
 func statxOf(t *testing.T, p string) unix.Statx_t {
