@@ -75,8 +75,12 @@ var (
 	maxAnchors  = 64
 )
 
-// testHookEntry, when set by a test, runs before each entry is copied.
-var testHookEntry func()
+// testHookEntry, when set by a test, runs before each entry is copied;
+// testHookStat between the stat of an entry and its copy.
+var (
+	testHookEntry func()
+	testHookStat  func(rel string)
+)
 
 // Copy copies the tree of the directory src into the empty directory dst;
 // both are open directories (O_DIRECTORY) of the caller, who keeps them.

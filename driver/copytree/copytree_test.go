@@ -3,6 +3,7 @@ package copytree
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -324,5 +325,56 @@ func TestXattrsRefused(t *testing.T) {
 	_, err := copyPaths(t, context.Background(), src, filepath.Join(ram, "xattr"), Full)
 	if !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), "user.keep") {
 		t.Errorf("Copy of an xattr to ramfs: %v, want EOPNOTSUPP naming user.keep", err)
+	}
+}
+
+// TestReplacedDuringCopy: an entry replaced, between its stat and its
+// copy, by a symlink out of the tree (a file by a link to a file, a
+// directory by a link to a directory) fails the copy with errChanged; the
+// symlink is not followed: nothing outside is read or copied. Also
+// without openat2.
+func TestReplacedDuringCopy(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, victim := range []string{"file", "dir"} {
+		for _, fallback := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s-fallback=%v", victim, fallback), func(t *testing.T) {
+				noOpenat2.Store(fallback)
+				t.Cleanup(func() { noOpenat2.Store(false) })
+				dir := testutil.ShortTempDir(t)
+				src, outside := filepath.Join(dir, "src"), filepath.Join(dir, "outside")
+				must(t, os.MkdirAll(filepath.Join(src, "dir"), 0o755))
+				must(t, os.Mkdir(outside, 0o755))
+				secret := filepath.Join(outside, "secret")
+				must(t, os.WriteFile(secret, []byte("secret"), 0o600))
+				must(t, os.WriteFile(filepath.Join(src, "file"), []byte("mine"), 0o600))
+				old := []unix.Timespec{unix.NsecToTimespec(1e18), unix.NsecToTimespec(1.1e18)}
+				must(t, unix.UtimesNanoAt(unix.AT_FDCWD, secret, old, 0))
+				before := statxOf(t, secret)
+				target := map[string]string{"file": secret, "dir": outside}[victim]
+				testHookStat = func(rel string) {
+					if rel == victim {
+						tmp := filepath.Join(src, "tmp-link")
+						must(t, os.Symlink(target, tmp))
+						must(t, unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, filepath.Join(src, victim), unix.RENAME_EXCHANGE))
+						must(t, os.RemoveAll(tmp))
+					}
+				}
+				t.Cleanup(func() { testHookStat = nil })
+				dst := filepath.Join(dir, "dst")
+				_, err := copyPaths(t, context.Background(), src, dst, Full)
+				if !errors.Is(err, errChanged) {
+					t.Errorf("Copy with %s replaced by a symlink: %v, want errChanged", victim, err)
+				}
+				if after := statxOf(t, secret); after.Atime != before.Atime || after.Ctime != before.Ctime {
+					t.Errorf("the file outside was touched")
+				}
+				must(t, filepath.WalkDir(dst, func(p string, _ os.DirEntry, err error) error {
+					if strings.Contains(p, "secret") {
+						t.Errorf("%s was copied from outside", p)
+					}
+					return err
+				}))
+			})
+		}
 	}
 }
