@@ -97,8 +97,11 @@ var (
 //     STATX_ATTR_MOUNT_ROOT, also a bind mount of the same filesystem): a
 //     mount point is copied as an empty directory with mode 0755 (an empty
 //     file with mode 0644 for a file mount), owned by the owner of the
-//     directory holding it, and listed in Stats.SkippedMounts. Nothing of
-//     the mounted filesystem, nor of what the mount hides, is copied.
+//     directory holding it (and the times of the copy), and listed in
+//     Stats.SkippedMounts. Nothing of the mounted filesystem (whose root's
+//     owner and mode are the mount's, not the volume's), nor of what the
+//     mount hides (which cannot be reached without crossing it), is
+//     copied.
 //   - It preserves the type, owner and group, mode (setuid, setgid and
 //     sticky included), access and modification times, extended
 //     attributes (user, trusted, security, POSIX ACLs), symlink targets,
