@@ -200,4 +200,3 @@ func entries(t *testing.T, dir string) []string {
 	}
 	return out
 }
-
