@@ -111,3 +111,71 @@ func TestRestoreStoppedByClose(t *testing.T) {
 		t.Error("the half clone is recorded")
 	}
 }
+
+// TestSnapshotCopyInBackground: a snapshot whose copy takes longer than
+// readyWait is answered not ready, the same by a repeated Create, never
+// listed as ready until its copy is done; a delete meanwhile cancels it.
+func TestSnapshotCopyInBackground(t *testing.T) {
+	f := newFix(t, "ext4", 128, pool.Spec{Snapshots: pool.SnapshotsCopy})
+	v := f.mustCreate("v", 8*miB)
+	data := sampleTree(t)
+	data.write(t, f.volDir(v.ID))
+	gate := make(chan struct{})
+	snapshotHook = func(ctx context.Context) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	defer func() { snapshotHook = nil }()
+	defer func(d time.Duration) { readyWait = d }(readyWait)
+	readyWait = 100 * time.Millisecond
+
+	s, err := f.snaps.Create(ctx(t), "s", v.ID)
+	if err != nil || s.Ready {
+		t.Fatalf("Create while the copy waits = %+v, %v; want not ready", s, err)
+	}
+	again, err := f.snaps.Create(ctx(t), "s", v.ID)
+	if err != nil || again.ID != s.ID || again.Ready {
+		t.Errorf("repeated Create = %+v, %v; want the same, not ready", again, err)
+	}
+	if got, _ := f.snaps.Get(s.ID); got == nil || got.Ready {
+		t.Errorf("Get while copying = %+v, want not ready", got)
+	}
+	if _, _, err := f.snaps.Source(s.ID, ""); !errors.Is(err, ErrNotReady) {
+		t.Errorf("restore from a snapshot still copying = %v, want ErrNotReady", err)
+	}
+	close(gate)
+	ready := f.snapshot("s", v.ID)
+	if ready.ID != s.ID {
+		t.Fatalf("ready snapshot %s, want %s", ready.ID, s.ID)
+	}
+	r, err := f.restore("r", s.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data.check(t, f.volDir(r.ID))
+
+	// A delete cancels a copy that runs.
+	snapshotHook = func(ctx context.Context) { <-ctx.Done() }
+	s2, err := f.snaps.Create(ctx(t), "s2", v.ID)
+	if err != nil || s2.Ready {
+		t.Fatalf("second snapshot = %+v, %v; want not ready", s2, err)
+	}
+	if err := f.snaps.Delete(ctx(t), s2.ID); err != nil {
+		t.Fatalf("delete of a snapshot still copying: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := f.snaps.Get(s2.ID); errors.Is(err, ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted snapshot is still there")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := entries(t, layout.PoolSnapshotsDir(f.disk)); len(left) != 1 || left[0] != s.ID {
+		t.Errorf("snapshot data: %q, want only %s", left, s.ID)
+	}
+}
