@@ -217,16 +217,5 @@ func (m *Manager) List() []*Snapshot {
 	return out
 }
 
-// Charged is what the snapshots of each pool are charged (by pool name).
-func (m *Manager) Charged() map[string]int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[string]int64{}
-	for _, r := range m.byID {
-		out[r.Pool] += r.Capacity
-	}
-	return out
-}
-
 // lockErr is a lock that could not be taken: the operation is pending.
 func lockErr(err error) error { return fmt.Errorf("%w: %v", volume.ErrBusy, err) }
