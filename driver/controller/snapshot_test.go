@@ -65,6 +65,14 @@ func TestSnapshotRPCs(t *testing.T) {
 	_, err = s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s", SourceVolumeId: "r-nosuchvolume"})
 	code(t, "a missing source", err, codes.NotFound)
 
+	capacity := func() int64 {
+		r, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.AvailableCapacity
+	}
+	before := capacity()
 	var ids []string
 	for _, n := range []string{"s1", "s2", "s3"} {
 		r, err := s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: n, SourceVolumeId: src.VolumeId,
@@ -79,6 +87,9 @@ func TestSnapshotRPCs(t *testing.T) {
 	}
 	_, err = s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s1", SourceVolumeId: other.VolumeId})
 	code(t, "the name of another volume's snapshot", err, codes.AlreadyExists)
+	if got := capacity(); got != before-3*src.CapacityBytes {
+		t.Errorf("GetCapacity with 3 snapshots = %d, want %d - 3 x %d", got, before, src.CapacityBytes)
+	}
 
 	// Paging: two pages of 2 and 1, in ID order.
 	p1, err := s.ListSnapshots(ctx, &csi.ListSnapshotsRequest{MaxEntries: 2})
