@@ -7,6 +7,8 @@ import (
 	"path"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/quota"
@@ -210,11 +212,38 @@ func (s *source) await(ctx context.Context, root *os.Root, p *poolroot.Pool, rec
 		p.ReleaseProject(rec.ProjectID)
 		rec.ProjectID = job.project
 	}
-	if _, err := p.ApplyLimit(root, rec); err != nil {
+	err := overLimit(root, rec)
+	if err == nil {
+		_, err = p.ApplyLimit(root, rec)
+	}
+	if err != nil {
 		s.undo(root, p, rec.ID)
-		return err
+		return spaceErr(err)
 	}
 	failpoint.Inject(failpoint.RestoreFilled)
+	return nil
+}
+
+// overLimit fails with EDQUOT when a volume that is a btrfs subvolume
+// holds more than its capacity after a copy: btrfs does not hold cloned
+// extents (reflink) to the qgroup limit set before the copy, it only
+// counts them.
+func overLimit(root *os.Root, rec *state.Record) error {
+	if rec.Subvolume == 0 {
+		return nil
+	}
+	f, err := openDir(root, path.Join(layout.VolumesDir, rec.ID))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	u, err := quota.QgroupUsage(f, rec.Subvolume)
+	if err != nil {
+		return err
+	}
+	if int64(u.Bytes) > rec.Capacity {
+		return fmt.Errorf("volume %s holds %d bytes after the copy, more than its %d: %w", rec.ID, u.Bytes, rec.Capacity, unix.EDQUOT)
+	}
 	return nil
 }
 
