@@ -269,7 +269,8 @@ func (p *Pool) MakeVolumeDir(root *os.Root, rec *state.Record) error {
 
 // ApplyLimit (re)applies a volume's capacity as its quota: the project and
 // its limit, or the subvolume's qgroup limit, returning the subvolume's ID
-// (0 when the pool does not use qgroups). It changes no record.
+// (0 when the pool does not use qgroups, or the volume is not a subvolume:
+// made before its pool enforced quotas). It changes no record.
 // Idempotent: start-up and expansion call it again.
 func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, err error) {
 	switch {
@@ -286,6 +287,13 @@ func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, e
 			return 0, err
 		}
 		defer f.Close()
+		// A volume made before its pool enforced quotas is a plain
+		// directory: its subvolume ID would be the one holding it (the
+		// filesystem's top level), whose limit would then hold the whole
+		// pool to this volume's capacity. Such a volume is not enforced.
+		if sub, err := quota.IsSubvolume(f); err != nil || !sub {
+			return 0, err
+		}
 		id, err := quota.SubvolumeID(f)
 		if err != nil {
 			return 0, err
