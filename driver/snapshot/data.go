@@ -163,3 +163,25 @@ func spaceErr(err error) error {
 	}
 	return fmt.Errorf("%w: %v", pool.ErrInsufficientCapacity, err)
 }
+
+// fitsQgroup fails with pool.ErrOutOfRange when the subvolume dir (its
+// qgroup subvol) references more than its limit. A clone (FICLONE) is not
+// held to a qgroup's limit as a write is: a source that holds more than
+// its capacity (a volume made before its pool enforced quotas, a plain
+// directory) would otherwise make a volume over its limit from the start.
+func fitsQgroup(root *os.Root, dir string, subvol uint64) error {
+	f, err := openDir(root, dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	u, err := quota.QgroupUsage(f, subvol)
+	if err != nil {
+		return err
+	}
+	if u.Limits.Bytes != 0 && u.Bytes > u.Limits.Bytes {
+		return fmt.Errorf("%w: the data (%d bytes referenced) does not fit the capacity (%d bytes)",
+			pool.ErrOutOfRange, u.Bytes, u.Limits.Bytes)
+	}
+	return nil
+}

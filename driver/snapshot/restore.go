@@ -140,10 +140,15 @@ func (s *source) fill(ctx context.Context, root *os.Root, p *poolroot.Pool, rec 
 	if err := p.MakeVolumeDir(root, rec); err != nil { // the limit is set before any data lands
 		return err
 	}
+	limited := meth == Btrfs && rec.Subvolume != 0
 	if meth == Btrfs {
 		meth = Reflink // btrfs clones file data too
 	}
-	return copyTree(ctx, root, src, path.Join(layout.VolumesDir, rec.ID), meth)
+	dst := path.Join(layout.VolumesDir, rec.ID)
+	if err := copyTree(ctx, root, src, dst, meth); err != nil || !limited {
+		return err
+	}
+	return fitsQgroup(root, dst, rec.Subvolume)
 }
 
 // Done drops the restore intent once the volume's record is written; when
