@@ -131,3 +131,24 @@ func TestSnapshot_DataOverLimit(t *testing.T) {
 	e.refusedCleanly("clone of 12 MiB into 4 MiB", "clone", pool, nil, fromVolume(src), codes.OutOfRange)
 	e.teardownAll(pool, []vol{v}, nil, []string{snap.GetSnapshotId()})
 }
+
+// TestSnapshot_FilesystemFull: on ext4 with `snapshots: copy`, where
+// capacities are accounted only, a source holds more than its capacity
+// (40 MiB in 8); its snapshot fits the 128 MiB disk, a restore or a clone
+// does not, though the 8 MiB the target is charged fit what the pool still
+// has: the copy fails midway with RESOURCE_EXHAUSTED (the design's code for
+// a full filesystem), and nothing is left.
+func TestSnapshot_FilesystemFull(t *testing.T) {
+	e := newSnapEnv(t, snapPool{fstype: "ext4", mib: 128, cap: 100})
+	pool := testutil.PathPool
+	src := e.MustCreate("src", 8*testutil.MiB, poolParams(pool)).GetVolumeId()
+	v := e.publish(src)
+	if n, err := writeData(filepath.Join(v.target, "big"), 40*testutil.MiB); err != nil {
+		t.Fatalf("writing 40 MiB into an 8 MiB volume that is not enforced: %d, %v", n, err)
+	}
+	snap := e.mustSnapshot("snap", src)
+	e.refusedCleanly("restore that does not fit the filesystem", "restore", pool, nil,
+		fromSnapshot(snap.GetSnapshotId()), codes.ResourceExhausted)
+	e.refusedCleanly("clone that does not fit the filesystem", "clone", pool, nil, fromVolume(src), codes.ResourceExhausted)
+	e.teardownAll(pool, []vol{v}, nil, []string{snap.GetSnapshotId()})
+}
