@@ -66,6 +66,12 @@ func symlinkCase(e *snapEnv, pool string) {
 	e.Must(os.MkdirAll(filepath.Join(v.target, "sub"), 0o755), "mkdir")
 	e.Must(os.WriteFile(filepath.Join(v.target, "data"), []byte("volume data"), 0o644), "write")
 	links := outLinks(e.outside)
+	// A neighbour in the pool: the links "../<its ID>" resolve to it from
+	// the source's, the clone's and the restore's directories.
+	victim := e.MustCreate("victim", testutil.MiB, poolParams(pool)).GetVolumeId()
+	victimDir := e.VolumeDir(pool, victim)
+	e.Must(os.WriteFile(filepath.Join(victimDir, "v"), []byte("victim"), 0o644), "victim")
+	links["rel-sibling"], links["rel-sibling-file"] = "../"+victim, "../"+victim+"/v"
 	for name, to := range links {
 		e.Must(os.Symlink(to, filepath.Join(v.target, name)), "symlink "+name)
 	}
@@ -98,7 +104,13 @@ func symlinkCase(e *snapEnv, pool string) {
 		}
 	}
 	e.checkOutside()
-	e.teardownAll(pool, []vol{v, r}, []string{clone}, []string{snap.GetSnapshotId()})
+	if got := top(t, victimDir); !slices.Equal(got, []string{"v"}) {
+		t.Errorf("the neighbour volume now holds %q", got)
+	}
+	if data, err := os.ReadFile(filepath.Join(victimDir, "v")); err != nil || string(data) != "victim" {
+		t.Errorf("the neighbour volume's file: %q, %v", data, err)
+	}
+	e.teardownAll(pool, []vol{v, r}, []string{clone, victim}, []string{snap.GetSnapshotId()})
 }
 
 // teardownAll unpublishes and deletes the volumes and the snapshots, and
