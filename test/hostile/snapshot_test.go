@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
 
 	"github.com/localdisk-csi/localdisk/test/testutil"
 )
@@ -321,4 +322,24 @@ func measureDeep(dir string) (int, string, error) {
 	buf := make([]byte, 64)
 	m, err := unix.Read(f, buf)
 	return n, string(bytes.TrimSpace(buf[:max(m, 0)])), err
+}
+
+// TestSnapshot_DeepTreeNoRoom: on an ext4 disk with inodes for the source's
+// 10,000-level tree and one copy of it (96 MiB: 24,576 inodes), the
+// snapshot succeeds and a restore and a clone run out of inodes thousands
+// of levels down: RESOURCE_EXHAUSTED, and the half-made tree, deeper than
+// PATH_MAX, is removed with everything else the restore made.
+func TestSnapshot_DeepTreeNoRoom(t *testing.T) {
+	e := newSnapEnv(t, snapPool{fstype: "ext4", mib: 96, cap: 80})
+	pool := testutil.PathPool
+	src := e.MustCreate("src", 8*testutil.MiB, poolParams(pool)).GetVolumeId()
+	e.Must(plantDeep(e.VolumeDir(pool, src), depth), "planting the deep tree")
+	snap := e.mustSnapshot("snap", src)
+	e.refusedCleanly("restore of a deep tree out of inodes", "restore", pool, nil,
+		fromSnapshot(snap.GetSnapshotId()), codes.ResourceExhausted)
+	e.refusedCleanly("clone of a deep tree out of inodes", "clone", pool, nil, fromVolume(src), codes.ResourceExhausted)
+	if n, _, err := measureDeep(e.snapDir(pool, snap.GetSnapshotId())); err != nil || n != depth {
+		t.Errorf("the snapshot after the failed restores: %d levels, %v", n, err)
+	}
+	e.teardownAll(pool, nil, []string{src}, []string{snap.GetSnapshotId()})
 }

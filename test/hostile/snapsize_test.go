@@ -42,8 +42,9 @@ func writeData(path string, n int64) (int64, error) {
 }
 
 // refusedCleanly calls CreateVolume name from src in pool with cr and
-// checks that it fails with one of codes and leaves nothing: no volume
-// listed, no directory, record or intent, the pool's capacity unchanged.
+// checks that it fails with one of codes, a message of at most 2 KiB, and
+// leaves nothing: no volume listed, no directory, record or intent, the
+// pool's capacity unchanged.
 func (e *snapEnv) refusedCleanly(what, name, pool string, cr *csi.CapacityRange, src *csi.VolumeContentSource, want ...codes.Code) {
 	t := e.t
 	t.Helper()
@@ -56,6 +57,11 @@ func (e *snapEnv) refusedCleanly(what, name, pool string, cr *csi.CapacityRange,
 	}
 	if err == nil {
 		defer func() { e.Must(e.Delete(v.GetVolumeId()), "delete "+name) }()
+	}
+	// The message travels in a header and is logged: a path deeper than
+	// PATH_MAX is not spelled out in it.
+	if n := len(status.Convert(err).Message()); n > 2048 {
+		t.Errorf("%s: an error message of %d bytes", what, n)
 	}
 	t.Logf("%s: %v", what, err)
 	e.sameLeftovers(what, e.leftovers(pool), before)
