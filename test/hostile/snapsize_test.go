@@ -158,3 +158,37 @@ func TestSnapshot_FilesystemFull(t *testing.T) {
 	e.refusedCleanly("clone that does not fit the filesystem", "clone", pool, nil, fromVolume(src), codes.ResourceExhausted)
 	e.teardownAll(pool, []vol{v}, nil, []string{snap.GetSnapshotId()})
 }
+
+// TestSnapshot_NoRoomForSnapshot: the snapshot of a 10,000-level tree on
+// an ext4 disk without the inodes for a copy of it (64 MiB: 16,384) runs
+// out of them midway: CreateSnapshot answers RESOURCE_EXHAUSTED (at once
+// or, the copy running in the background, on a repeated call), and
+// nothing is left: no snapshot listed, no data, no record, no charge.
+func TestSnapshot_NoRoomForSnapshot(t *testing.T) {
+	e := newSnapEnv(t, snapPool{fstype: "ext4", mib: 64, cap: 40})
+	pool := testutil.PathPool
+	src := e.MustCreate("src", 8*testutil.MiB, poolParams(pool)).GetVolumeId()
+	e.Must(plantDeep(e.VolumeDir(pool, src), depth), "planting the deep tree")
+	before := e.leftovers(pool)
+	avail, _, err := e.Capacity(pool)
+	e.Must(err, "GetCapacity")
+	s, err := e.snapshot("snap", src)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("snapshot of a deep tree out of inodes: %v (%v); want RESOURCE_EXHAUSTED", err, s)
+	}
+	t.Logf("snapshot: %v", err)
+	if n := len(status.Convert(err).Message()); n > 2048 {
+		t.Errorf("an error message of %d bytes", n)
+	}
+	e.sameLeftovers("failed snapshot", e.leftovers(pool), before)
+	if now, _, err := e.Capacity(pool); err != nil || now != avail {
+		t.Errorf("GetCapacity %d (%v) after the failure, was %d", now, err, avail)
+	}
+	ctx, cancel := e.Ctx()
+	defer cancel()
+	r, err := e.P.Controller().ListSnapshots(ctx, &csi.ListSnapshotsRequest{})
+	if err != nil || len(r.GetEntries()) != 0 {
+		t.Errorf("ListSnapshots after the failure: %v, %v", r.GetEntries(), err)
+	}
+	e.teardownAll(pool, nil, []string{src}, nil)
+}
