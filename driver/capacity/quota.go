@@ -269,8 +269,7 @@ func (p *Pool) MakeVolumeDir(root *os.Root, rec *state.Record) error {
 
 // ApplyLimit (re)applies a volume's capacity as its quota: the project and
 // its limit, or the subvolume's qgroup limit, returning the subvolume's ID
-// (0 when the pool does not use qgroups, or the volume is not a subvolume:
-// made before its pool enforced quotas). It changes no record.
+// (0 when the pool does not use qgroups). It changes no record.
 // Idempotent: start-up and expansion call it again.
 func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, err error) {
 	switch {
@@ -287,10 +286,9 @@ func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, e
 			return 0, err
 		}
 		defer f.Close()
-		// A volume made before its pool enforced quotas is a plain
-		// directory: its subvolume ID would be the one holding it (the
-		// filesystem's top level), whose limit would then hold the whole
-		// pool to this volume's capacity. Such a volume is not enforced.
+		// A volume made before its pool had quotas is a plain directory:
+		// its "subvolume" would be the one holding the pool (the whole
+		// filesystem's top level, say), which must never get its limit.
 		if sub, err := quota.IsSubvolume(f); err != nil || !sub {
 			return 0, err
 		}

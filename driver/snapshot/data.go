@@ -156,32 +156,10 @@ func copyTree(ctx context.Context, root *os.Root, src, dst string, m Method) err
 // filesystem pool.ErrInsufficientCapacity.
 func spaceErr(err error) error {
 	switch {
-	case err == nil || !errors.Is(err, copytree.ErrNoSpace):
+	case err == nil || !errors.Is(err, copytree.ErrNoSpace) && !errors.Is(err, unix.EDQUOT):
 		return err
 	case errors.Is(err, unix.EDQUOT):
 		return fmt.Errorf("%w: the data does not fit the capacity: %v", pool.ErrOutOfRange, err)
 	}
 	return fmt.Errorf("%w: %v", pool.ErrInsufficientCapacity, err)
-}
-
-// fitsQgroup fails with pool.ErrOutOfRange when the subvolume dir (its
-// qgroup subvol) references more than its limit. A clone (FICLONE) is not
-// held to a qgroup's limit as a write is: a source that holds more than
-// its capacity (a volume made before its pool enforced quotas, a plain
-// directory) would otherwise make a volume over its limit from the start.
-func fitsQgroup(root *os.Root, dir string, subvol uint64) error {
-	f, err := openDir(root, dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	u, err := quota.QgroupUsage(f, subvol)
-	if err != nil {
-		return err
-	}
-	if u.Limits.Bytes != 0 && u.Bytes > u.Limits.Bytes {
-		return fmt.Errorf("%w: the data (%d bytes referenced) does not fit the capacity (%d bytes)",
-			pool.ErrOutOfRange, u.Bytes, u.Limits.Bytes)
-	}
-	return nil
 }

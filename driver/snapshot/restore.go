@@ -7,6 +7,8 @@ import (
 	"path"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/quota"
@@ -118,9 +120,9 @@ func (s *source) Fill(ctx context.Context, root *os.Root, p *poolroot.Pool, rec 
 		failpoint.Inject(failpoint.RestoreFilled)
 		return nil
 	}
-	meth, qgroup := d.Method, uint64(0)
+	meth := d.Method
 	if meth == Btrfs {
-		meth, qgroup = Reflink, rec.Subvolume // btrfs clones file data too
+		meth = Reflink // btrfs clones file data too
 	}
 	jroot, err := p.Open() // the copy's own: root is closed when the create returns
 	if err != nil {
@@ -139,11 +141,7 @@ func (s *source) Fill(ctx context.Context, root *os.Root, p *poolroot.Pool, rec 
 		if restoreHook != nil {
 			restoreHook(m.ctx)
 		}
-		dst := path.Join(layout.VolumesDir, rec.ID)
-		job.err = copyTree(m.ctx, jroot, src, dst, meth)
-		if job.err == nil && qgroup != 0 { // FICLONE is not held to the limit
-			job.err = fitsQgroup(jroot, dst, qgroup)
-		}
+		job.err = copyTree(m.ctx, jroot, src, path.Join(layout.VolumesDir, rec.ID), meth)
 		unlock()
 		close(job.done)
 		m.reapLater(rec.ID, job)
@@ -214,11 +212,38 @@ func (s *source) await(ctx context.Context, root *os.Root, p *poolroot.Pool, rec
 		p.ReleaseProject(rec.ProjectID)
 		rec.ProjectID = job.project
 	}
-	if _, err := p.ApplyLimit(root, rec); err != nil {
+	err := overLimit(root, rec)
+	if err == nil {
+		_, err = p.ApplyLimit(root, rec)
+	}
+	if err != nil {
 		s.undo(root, p, rec.ID)
-		return err
+		return spaceErr(err)
 	}
 	failpoint.Inject(failpoint.RestoreFilled)
+	return nil
+}
+
+// overLimit fails with EDQUOT when a volume that is a btrfs subvolume
+// holds more than its capacity after a copy: btrfs does not hold cloned
+// extents (reflink) to the qgroup limit set before the copy, it only
+// counts them.
+func overLimit(root *os.Root, rec *state.Record) error {
+	if rec.Subvolume == 0 {
+		return nil
+	}
+	f, err := openDir(root, path.Join(layout.VolumesDir, rec.ID))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	u, err := quota.QgroupUsage(f, rec.Subvolume)
+	if err != nil {
+		return err
+	}
+	if int64(u.Bytes) > rec.Capacity {
+		return fmt.Errorf("volume %s holds %d bytes after the copy, more than its %d: %w", rec.ID, u.Bytes, rec.Capacity, unix.EDQUOT)
+	}
 	return nil
 }
 
