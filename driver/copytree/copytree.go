@@ -265,7 +265,7 @@ func (c *copier) rel(name string) string {
 // ENOSPC and EDQUOT.
 func wrapErr(op, rel string, err error) error {
 	if rel != "" {
-		op += " " + rel
+		op += " " + shortRel(rel)
 	}
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
 		if !errors.Is(err, ErrNoSpace) {
@@ -273,6 +273,24 @@ func wrapErr(op, rel string, err error) error {
 		}
 	}
 	return fmt.Errorf("copytree: %s: %w", op, err)
+}
+
+// maxErrPath bounds the path an error names: a tree may be many times
+// deeper than PATH_MAX, and the error becomes a log line and a gRPC status
+// message, which travels in a header (limited by the client).
+const maxErrPath = 512
+
+// shortRel is rel, or its last whole names within maxErrPath bytes and its
+// depth when it is longer.
+func shortRel(rel string) string {
+	if len(rel) <= maxErrPath {
+		return rel
+	}
+	tail := rel[len(rel)-maxErrPath:]
+	if i := strings.IndexByte(tail, '/'); i >= 0 && i < len(tail)-1 {
+		tail = tail[i+1:]
+	}
+	return fmt.Sprintf(".../%s (%d levels deep)", tail, strings.Count(rel, "/")+1)
 }
 
 // readNames reads the names of the directory fd (from its start), in

@@ -129,7 +129,7 @@ func (m *Manager) withID(id string, f func()) {
 // have crashed between recording the new size and raising the quota).
 func (m *Manager) reapplyLimit(p *Pool, r *state.Record) {
 	log := m.log.WithFields(logrus.Fields{"volume_id": r.ID, "pool": p.Name})
-	if p.Enforcement() == capacity.EnforceProject && r.ProjectID == 0 {
+	if p.Enforcement() == capacity.EnforceProject && r.ProjectID == 0 || p.Enforcement() == capacity.EnforceBtrfs && r.Subvolume == 0 {
 		log.Warn("volume was created before its pool enforced quotas: its capacity is not enforced")
 		return
 	}

@@ -3,8 +3,11 @@
 // links, fifos and deep trees in volumes and races a container swapping a
 // directory for a symlink during DeleteVolume; holds mounts busy under
 // unpublish; and checks that secrets are never logged or persisted and that
-// the plugin's files have tight permissions. Every test checks that nothing
-// outside the pools and the CO's paths was touched.
+// the plugin's files have tight permissions; snapshots, clones and
+// restores of volumes holding symlinks out of them, mounts and 10,000-level
+// trees, and into targets too small for their data (snapshot*_test.go,
+// snapsize_test.go). Every test checks that nothing outside the pools and
+// the CO's paths was touched.
 package hostile
 
 import (
