@@ -20,8 +20,9 @@ import (
 
 const (
 	// ToolsEnv names a directory holding kube-apiserver,
-	// kube-controller-manager, kube-scheduler, kubelet and csi-provisioner
-	// to use instead of building them.
+	// kube-controller-manager, kube-scheduler, kubelet, csi-provisioner,
+	// csi-snapshotter, snapshot-controller and crds/ (the VolumeSnapshot
+	// CRDs) to use instead of building them.
 	ToolsEnv = "LOCALDISK_E2E_TOOLS"
 	// buildTimeout bounds hack/build-e2e-tools.sh on a cold machine.
 	buildTimeout = 30 * time.Minute
@@ -41,7 +42,10 @@ func SkipOrFail(t *testing.T, format string, args ...any) {
 
 // Tools are the binaries the tests run.
 type Tools struct {
-	Dir  string // kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, csi-provisioner
+	// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+	// csi-provisioner, csi-snapshotter, snapshot-controller; the
+	// VolumeSnapshot CRDs in crds/ (SnapshotCRDs).
+	Dir  string
 	Etcd string
 }
 
