@@ -25,6 +25,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/node"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/quota"
+	"github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 	"github.com/localdisk-csi/localdisk/driver/wire"
 )
@@ -34,6 +35,8 @@ type Driver struct {
 	opts    Options
 	log     *logrus.Entry
 	Volumes *volume.Manager
+	// Snapshots are the snapshots of ROOT/PATH volumes (driver/snapshot).
+	Snapshots *snapshot.Manager
 }
 
 // New loads the pools file, opens the state and converges it. A bad pools
@@ -56,20 +59,27 @@ func New(opts Options, log *logrus.Logger) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	snaps, err := snapshot.New(vols, opts.StateDir, entry.WithField("component", "snapshots"))
+	if err != nil {
+		vols.Close()
+		return nil, err
+	}
 	// Read-only binds made with mount(2) are prepared there (0700, inside
 	// the state dir, which no CO path may enter).
 	if err := mounter.SetScratch(filepath.Join(opts.StateDir, layout.ScratchDir)); err != nil {
+		snaps.Close()
 		vols.Close()
 		return nil, err
 	}
 	debug.FreeOSMemory() // return loading's garbage: the plugin idles for days
-	return &Driver{opts: opts, log: entry, Volumes: vols}, nil
+	return &Driver{opts: opts, log: entry, Volumes: vols, Snapshots: snaps}, nil
 }
 
 // Run serves until ctx ends, then stops gracefully (in-flight RPCs finish,
 // up to a grace period) and removes the socket.
 func (d *Driver) Run(ctx context.Context) error {
 	defer d.Volumes.Close()
+	defer d.Snapshots.Close() // first: its background copies use the volumes
 	path, _ := SocketPath(d.opts.Endpoint)
 	l, err := listen(path)
 	if err != nil {
@@ -100,7 +110,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	codec := wire.NewCodec()
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.ChainUnaryInterceptor(interceptors(d.log.WithField("component", "grpc"), m)...))
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
-	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, NodeID: d.opts.NodeID,
+	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, Snapshots: d.Snapshots, NodeID: d.opts.NodeID,
 		TopologyKey: layout.TopologyKey, Wire: codec})
 	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Mounts: mounts.New(d.Volumes, mounter.New()), Volumes: d.Volumes, NodeID: d.opts.NodeID,

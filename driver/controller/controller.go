@@ -16,6 +16,7 @@ import (
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 	"github.com/localdisk-csi/localdisk/driver/wire"
 )
@@ -24,6 +25,7 @@ import (
 type Server struct {
 	csi.UnimplementedControllerServer
 	Volumes     *volume.Manager
+	Snapshots   *snapshot.Manager // snapshots and clones (driver/snapshot)
 	NodeID      string
 	TopologyKey string
 
@@ -42,8 +44,8 @@ type Server struct {
 var _ csi.ControllerServer = (*Server)(nil)
 
 // ControllerGetCapabilities: create/delete, list, capacity, online
-// expansion, the single-node multi-writer access modes and volume health
-// (get and list). Not PUBLISH_UNPUBLISH_VOLUME: a local volume needs no
+// expansion, the single-node multi-writer access modes, volume health
+// (get and list), snapshots (create/delete, list, get) and clones. Not PUBLISH_UNPUBLISH_VOLUME: a local volume needs no
 // attach step.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var out []*csi.ControllerServiceCapability
@@ -55,6 +57,10 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 		csi.ControllerServiceCapability_RPC_GET_VOLUME_HEALTH,
 		csi.ControllerServiceCapability_RPC_LIST_VOLUME_HEALTH,
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+		csi.ControllerServiceCapability_RPC_GET_SNAPSHOT,
+		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 	} {
 		out = append(out, &csi.ControllerServiceCapability{Type: &csi.ControllerServiceCapability_Rpc{
 			Rpc: &csi.ControllerServiceCapability_RPC{Type: t}}})
@@ -77,9 +83,6 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	if req.GetVolumeContentSource() != nil {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "volume_content_source is not supported: no snapshots or clones")
-	}
 	if len(req.GetMutableParameters()) > 0 {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "mutable_parameters are not supported")
 	}
@@ -93,14 +96,20 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 		return nil, csiutil.Errorf(codes.ResourceExhausted, "accessibility_requirements exclude node %q: its volumes are only accessible there", s.NodeID)
 	}
-	v, err := s.Volumes.Create(ctx, volume.CreateRequest{
+	creq := volume.CreateRequest{
 		Name:     req.GetName(),
 		Required: req.GetCapacityRange().GetRequiredBytes(),
 		Limit:    req.GetCapacityRange().GetLimitBytes(),
 		Selector: sel,
 		Block:    block,
 		FSType:   csiutil.FSType(req.GetVolumeCapabilities()...),
-	})
+	}
+	if cs := req.GetVolumeContentSource(); cs != nil {
+		if err := s.contentSource(cs, &creq); err != nil {
+			return nil, err
+		}
+	}
+	v, err := s.Volumes.Create(ctx, creq)
 	if (errors.Is(err, pool.ErrOutOfRange) || errors.Is(err, volume.ErrNoBlockPool)) && req.GetAccessibilityRequirements() != nil {
 		// A topology-aware CO (Kubernetes) gives the volume back to its
 		// scheduler only on RESOURCE_EXHAUSTED: this node can never hold
@@ -110,7 +119,11 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, csiutil.ToStatus(err)
 	}
-	return &csi.CreateVolumeResponse{Volume: s.toCSI(v)}, nil
+	out := s.toCSI(v)
+	if cs := req.GetVolumeContentSource(); cs != nil {
+		out.ContentSource = cs
+	}
+	return &csi.CreateVolumeResponse{Volume: out}, nil
 }
 
 // reachable: with requisite topologies, one must name this node (the

@@ -12,6 +12,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/mounts"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/quota"
+	"github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
@@ -47,7 +48,19 @@ var table = []struct {
 	target error
 	code   codes.Code
 }{
+	// snapshot.ErrNotSupported is a volume.ErrInvalid: CreateVolume's
+	// "Source incompatible or not supported | 3 INVALID_ARGUMENT | ...
+	// cannot create a volume from the requested source", and for
+	// CreateSnapshot of a volume whose pool cannot snapshot (a MOUNT pool,
+	// a filesystem without `snapshots: copy`) the general "Invalid or
+	// unsupported field in the request | 3 INVALID_ARGUMENT".
 	{volume.ErrInvalid, codes.InvalidArgument},
+	// CreateVolume: "Source does not exist | 5 NOT_FOUND"; GetSnapshot:
+	// "Snapshot does not exist | 5 NOT_FOUND".
+	{snapshot.ErrNotFound, codes.NotFound},
+	// CreateSnapshot: "Snapshot already exists but is incompatible | 6
+	// ALREADY_EXISTS | ... incompatible with the specified `volume_id`".
+	{snapshot.ErrAlreadyExists, codes.AlreadyExists},
 	{pool.ErrInvalidRange, codes.InvalidArgument},
 	{volume.ErrNotFound, codes.NotFound},
 	{volume.ErrAlreadyExists, codes.AlreadyExists},

@@ -26,6 +26,14 @@ const (
 	UnpublishUnmntd = "unpublish.unmounted" // target unmounted, not yet removed
 	UnstageUnmntd   = "unstage.unmounted"   // staging unmounted, reply not sent
 	ExpandRecorded  = "expand.recorded"     // new size recorded, quota not yet raised
+
+	// Snapshots and restores (driver/snapshot).
+	SnapshotCopying       = "snapshot.copying"        // `copying` record written, copy not started
+	SnapshotData          = "snapshot.data"           // data made (btrfs snapshot, copy), `ready` not yet written
+	SnapshotDeleteMarked  = "snapshot.delete.marked"  // `deleting` written, data untouched
+	SnapshotDeleteRemoved = "snapshot.delete.removed" // data removed, record not yet dropped
+	RestoreIntent         = "restore.intent"          // restore intent written, no data yet
+	RestoreFilled         = "restore.filled"          // volume filled, record not yet written
 )
 
 // Points lists every crash point, for tests that visit them all.
@@ -34,4 +42,11 @@ var Points = []string{
 	CreateMkdir,
 	DeleteMarked, DeleteTrashed, DeleteRemoved, WipeStarted,
 	StageMounted, PublishMounted, UnpublishUnmntd, UnstageUnmntd, ExpandRecorded,
+}
+
+// SnapshotPoints lists the crash points of snapshots, restores and clones
+// (driver/snapshot); the restore of a volume also passes CreateMkdir.
+var SnapshotPoints = []string{
+	SnapshotCopying, SnapshotData, SnapshotDeleteMarked, SnapshotDeleteRemoved,
+	RestoreIntent, RestoreFilled,
 }

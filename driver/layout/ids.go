@@ -78,3 +78,29 @@ func Slug(path string, max int) string {
 	}
 	return s + "--" + h
 }
+
+// snapshotSep separates a snapshot ID's pool from the hash of its name.
+const snapshotSep = "-snap-"
+
+// SnapshotID is the ID of the snapshot of that CSI name taken of a volume
+// of a ROOT or PATH pool: the pool name, "-snap-" and 128 bits of the
+// name's sha256 in hex. Like DirVolumeID it is derived from the name, so a
+// CreateSnapshot retried after a crash finds its own half-made snapshot;
+// snapshot and volume IDs live in separate record directories.
+func SnapshotID(pool, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return pool + snapshotSep + hex.EncodeToString(sum[:16])
+}
+
+// SnapshotPool is the pool of a snapshot ID made by SnapshotID, and
+// whether id has that shape.
+func SnapshotPool(id string) (string, bool) {
+	i := strings.LastIndex(id, snapshotSep)
+	if i <= 0 || len(id)-i-len(snapshotSep) != 32 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(id[i+len(snapshotSep):]); err != nil {
+		return "", false
+	}
+	return id[:i], true
+}

@@ -84,3 +84,20 @@ func StateRecordsDir(stateDir string) string { return filepath.Join(stateDir, Re
 func RecordPath(stateDir, id string) string {
 	return filepath.Join(StateRecordsDir(stateDir), RecordFile(id))
 }
+
+// Snapshots: their data in the pool of their source volume, their records
+// in the state directory.
+const (
+	// SnapshotsDir holds the snapshots' data in a ROOT or PATH pool:
+	// <pool root>/localdisk/snapshots/<snapshot ID> (a read-only btrfs
+	// snapshot, or a copy of the volume's tree), and their records in the
+	// state directory: <state-dir>/snapshots/<snapshot ID>.json.
+	SnapshotsDir = "snapshots"
+	// RestoresDir holds the intent of each volume being filled from a
+	// snapshot or another volume, until its record is written:
+	// <state-dir>/restores/<volume ID>.json.
+	RestoresDir = "restores"
+)
+
+// PoolSnapshotsDir is <pool root>/localdisk/snapshots.
+func PoolSnapshotsDir(poolRoot string) string { return filepath.Join(poolRoot, DataDir, SnapshotsDir) }

@@ -42,6 +42,11 @@ type Spec struct {
 	// VolumeInodes limits the inodes of each volume where quotas are
 	// enforced by project (0: no limit).
 	VolumeInodes int64 `json:"volumeInodes,omitempty" yaml:"volumeInodes,omitempty"`
+	// Snapshots, set to copy, lets a ROOT or PATH pool whose filesystem
+	// can neither snapshot (btrfs subvolumes) nor share data (reflink)
+	// make snapshots and clones by a full copy of the data. Empty: such a
+	// pool refuses them.
+	Snapshots SnapshotMode `json:"snapshots,omitempty" yaml:"snapshots,omitempty"`
 	// ListUnclaimed lists the free disks of a MOUNT pool in ListVolumes, as
 	// Mesos wants for pre-existing disks.
 	ListUnclaimed bool `json:"listUnclaimed,omitempty" yaml:"listUnclaimed,omitempty"`
@@ -66,6 +71,12 @@ const (
 	QuotaRequired QuotaMode = "required"
 	QuotaOff      QuotaMode = "off"
 )
+
+// SnapshotMode is a ROOT/PATH pool's snapshots setting.
+type SnapshotMode string
+
+// SnapshotsCopy allows snapshots and clones by full copy.
+const SnapshotsCopy SnapshotMode = "copy"
 
 // Erase is a MOUNT pool's erase method.
 type Erase string
@@ -210,9 +221,12 @@ func (c *Config) Validate() error {
 			if s.VolumeInodes < 0 {
 				return bad("volumeInodes must not be negative")
 			}
+			if s.Snapshots != "" && s.Snapshots != SnapshotsCopy {
+				return bad("snapshots %q: want copy, or leave it out", s.Snapshots)
+			}
 		} else {
-			if s.Path != "" || s.Capacity != nil || s.Reserve != nil || s.Quota != "" || s.VolumeInodes != 0 {
-				return bad("a mount pool has disks, not path, capacity, reserve or quota")
+			if s.Path != "" || s.Capacity != nil || s.Reserve != nil || s.Quota != "" || s.VolumeInodes != 0 || s.Snapshots != "" {
+				return bad("a mount pool has disks, not path, capacity, reserve, quota or snapshots")
 			}
 			switch s.Erase {
 			case "", EraseNone, EraseZero, EraseDiscard:

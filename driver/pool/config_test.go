@@ -22,6 +22,7 @@ pools:
   kind: path
   path: /mnt/data
   capacity: 2048Mi
+  snapshots: copy
 - name: disks
   kind: mount
   listUnclaimed: true
@@ -41,6 +42,9 @@ pools:
 	}
 	if got := c.Pools[1].Capacity.Bytes; got != 2048<<20 {
 		t.Errorf("data capacity = %d", got)
+	}
+	if c.Pools[1].Snapshots != SnapshotsCopy || c.Pools[0].Snapshots != "" {
+		t.Errorf("snapshots = %q, %q; want \"\", copy", c.Pools[0].Snapshots, c.Pools[1].Snapshots)
 	}
 	if !c.Pools[2].ListUnclaimed || len(c.Pools[2].Disks) != 2 {
 		t.Errorf("disks pool = %+v", c.Pools[2])
@@ -76,6 +80,8 @@ func TestParse_Invalid(t *testing.T) {
 		{"a disk shared by two pools is refused", "pools:\n- name: a\n  kind: mount\n  disks:\n  - path: /d\n- name: b\n  kind: mount\n  disks:\n  - path: /d", "overlaps"},
 		{"a bad quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: 2GB", "bad quantity"},
 		{"a negative quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: -1", "bad quantity"},
+		{"snapshots other than copy are refused", "pools:\n- name: a\n  kind: path\n  path: /a\n  snapshots: reflink", `snapshots "reflink": want copy`},
+		{"snapshots on a mount pool are refused", "pools:\n- name: a\n  kind: mount\n  snapshots: copy\n  disks:\n  - path: /d", "quota or snapshots"},
 		{"an overflowing quantity is refused", "pools:\n- name: a\n  kind: root\n  path: /a\n  capacity: 9000000Pi", "overflows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

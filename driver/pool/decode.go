@@ -267,7 +267,7 @@ func typeWord(t string) string {
 	switch strings.ReplaceAll(t, "pool.", "") {
 	case "bool":
 		return "true or false"
-	case "string", "Kind", "QuotaMode", "Erase":
+	case "string", "Kind", "QuotaMode", "SnapshotMode", "Erase":
 		return "a string"
 	case "int64":
 		return "a whole number"

@@ -77,6 +77,9 @@ type Record struct {
 	Block bool `json:"block,omitempty"`
 	// Erase is the progress of a device disk's erase while `deleting`.
 	Erase *Erase `json:"erase,omitempty"`
+	// Source is the snapshot or volume ID a ROOT/PATH volume was filled
+	// from (CreateVolume's volume_content_source), "" for an empty one.
+	Source string `json:"source,omitempty"`
 }
 
 // Clone returns a copy of r that shares nothing with it: its maps and its
@@ -160,7 +163,7 @@ func (s *Store) Put(r *Record) error {
 		return err
 	}
 	tmp := layout.TempRecordFile(r.ID)
-	if err := s.writeSync(tmp, data); err != nil {
+	if err := writeSync(s.root, tmp, data); err != nil {
 		s.root.Remove(tmp)
 		return fmt.Errorf("write record %s: %w", r.ID, err)
 	}
@@ -176,8 +179,8 @@ func (s *Store) Put(r *Record) error {
 	return nil
 }
 
-func (s *Store) writeSync(name string, data []byte) error {
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+func writeSync(root *os.Root, name string, data []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/state"
+	"github.com/localdisk-csi/localdisk/driver/volume/fill"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 	"github.com/localdisk-csi/localdisk/driver/volume/selector"
 	"github.com/localdisk-csi/localdisk/driver/volume/trash"
@@ -28,6 +29,7 @@ type CreateRequest struct {
 	// FSType, when set, is the filesystem a device disk must be formatted
 	// with (its configured fsType); other volumes take it as given.
 	FSType string
+	Source fill.Source // fills the volume, in the source's pool (driver/snapshot)
 }
 
 // Create makes the volume or returns the one already made under that name
@@ -52,7 +54,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Volume, error
 	if r := m.recs.ByName(req.Name); r != nil {
 		return m.resume(ctx, held, r, req)
 	}
-	cands, err := fsTypeCandidates(m.candidates(req.Selector), req.FSType)
+	cands, err := fill.Candidates(req.Source)(fsTypeCandidates(m.candidates(req.Selector), req.FSType))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func (m *Manager) resume(ctx context.Context, held *keylock.Held, r *state.Recor
 		return nil, fmt.Errorf("%w: volume %s (name %q) is being deleted", ErrBusy, r.ID, r.Name)
 	case p == nil:
 		return nil, fmt.Errorf("%w: volume %s: pool %q is no longer configured", ErrUnhealthy, r.ID, r.Pool)
-	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block:
+	case !req.Selector.Match(p) || !pool.Fits(r.Capacity, req.Required, req.Limit) || r.Block != req.Block || r.Source != fill.ID(req.Source):
 		return nil, fmt.Errorf("%w: name %q is volume %s of %d bytes in pool %q", ErrAlreadyExists, r.Name, r.ID, r.Capacity, r.Pool)
 	case legacyCreating(r):
 		return m.resumeCreating(ctx, held, p, r)
@@ -133,10 +135,10 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 		return nil, err
 	}
 	rec := &state.Record{ID: id, Name: req.Name, Pool: p.Name, Kind: string(p.Kind),
-		Capacity: size, Phase: state.Ready, Context: contextOf(p), ProjectID: pid}
+		Capacity: size, Phase: state.Ready, Context: contextOf(p), ProjectID: pid, Source: fill.ID(req.Source)}
 	write := func(size int64) error {
 		rec.Capacity = size
-		return m.makeAndRecord(root, p, rec)
+		return m.makeAndRecord(ctx, root, p, rec, req.Source)
 	}
 	// What the filesystem can still take beyond the pool's reserve bounds
 	// a volume as the pool's own accounting does.
@@ -165,20 +167,21 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 // makeAndRecord makes a volume's directory (and quota), then writes its
 // one `ready` record: a single durable write per create. A crash in
 // between leaves an empty directory without a record, which start-up
-// removes (trash.Sweeper.Orphans) and a retried call (same name, same ID) reuses. If
-// the record cannot be written, the directory is removed again.
-func (m *Manager) makeAndRecord(root *os.Root, p *Pool, rec *state.Record) error {
-	if err := p.MakeVolumeDir(root, rec); err != nil {
+// removes (trash.Sweeper.Orphans) and a retried call (same name, same ID)
+// reuses; if the record cannot be written, the directory is removed again.
+func (m *Manager) makeAndRecord(ctx context.Context, root *os.Root, p *Pool, rec *state.Record, src fill.Source) error {
+	if err := fill.Make(ctx, src, root, p, rec); err != nil { // src: filled (Source.Fill)
 		return err
 	}
 	failpoint.Inject(failpoint.CreateMkdir)
-	if err := m.recs.Put(rec); err != nil {
+	err := m.recs.Put(rec)
+	fill.Done(src, rec, err == nil)
+	if err != nil && src == nil {
 		if rerr := p.RemoveOrphan(root, rec.ID); rerr != nil {
 			m.log.WithError(rerr).WithField("volume_id", rec.ID).Warn("could not remove the directory of a failed create; start-up will")
 		}
-		return err
 	}
-	return nil
+	return err
 }
 
 // claimDisk hands out the smallest free disk of a MOUNT pool that fits. Its

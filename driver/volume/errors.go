@@ -14,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/capacity"
 	"github.com/localdisk-csi/localdisk/driver/volume/catalog"
 	"github.com/localdisk-csi/localdisk/driver/volume/devfind"
+	"github.com/localdisk-csi/localdisk/driver/volume/fill"
 	"github.com/localdisk-csi/localdisk/driver/volume/poolroot"
 )
 
@@ -21,7 +22,7 @@ import (
 var (
 	// ErrInvalid: a request argument is malformed (unknown parameter, unknown
 	// pool, unsupported capability).
-	ErrInvalid = errors.New("invalid argument")
+	ErrInvalid = fill.ErrInvalid
 	// ErrNoBlockPool: a block volume was asked of pools with no device disk
 	// (an ErrInvalid: this node can never serve it).
 	ErrNoBlockPool = fmt.Errorf("%w: block volumes need a MOUNT pool with device disks", ErrInvalid)

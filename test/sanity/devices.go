@@ -24,11 +24,12 @@ func RunDevices(t *testing.T, accessType, fsType string) {
 	}
 	const size = deviceMiB << 20
 	Run(t, Options{
-		Dir:        dir,
-		Config:     config.String(),
-		Pool:       "devs",
-		VolumeSize: size,
-		ExpandSize: size,
-		AccessType: accessType,
+		NoSnapshots: true, // MOUNT pools refuse snapshots and clones
+		Dir:         dir,
+		Config:      config.String(),
+		Pool:        "devs",
+		VolumeSize:  size,
+		ExpandSize:  size,
+		AccessType:  accessType,
 	})
 }

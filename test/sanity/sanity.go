@@ -60,7 +60,14 @@ type Options struct {
 	// Disks are the mount points of loop disks below Dir, which must still
 	// be mounted, each once, at the end.
 	Disks []string
+	// NoSnapshots skips the specs that need a snapshot or a clone to
+	// succeed: the pool cannot make them (a MOUNT pool).
+	NoSnapshots bool
 }
+
+// snapshotSpecs are the csi-sanity specs that need a snapshot or a clone
+// to be made.
+const snapshotSpecs = `Snapshots? \[Controller Server\]|should create volume from an existing source`
 
 // Run starts the plugin with o.Config, runs csi-sanity against it, and
 // then checks that nothing the plugin mounted is left below o.Dir, that
@@ -97,6 +104,11 @@ func Run(t *testing.T, o Options) {
 	if cfg.TestVolumeExpandSize == 0 {
 		cfg.TestVolumeExpandSize = 2 * o.VolumeSize
 	}
+	if o.NoSnapshots {
+		if err := flag.Set("ginkgo.skip", snapshotSpecs); err != nil {
+			t.Fatalf("skipping the snapshot specs: %v", err)
+		}
+	}
 	var leaks leakCheck
 	cfg.RemoveTargetPath = leaks.remove
 	cfg.RemoveStagingPath = leaks.remove
@@ -105,6 +117,8 @@ func Run(t *testing.T, o Options) {
 
 	checkMounts(t, o.Dir, o.Disks)
 	checkNoRecords(t, layout.StateRecordsDir(stateDir), recordsTimeout)
+	checkNoRecords(t, filepath.Join(stateDir, layout.SnapshotsDir), recordsTimeout)
+	checkNoRecords(t, filepath.Join(stateDir, layout.RestoresDir), recordsTimeout)
 	p.Stop()
 }
 

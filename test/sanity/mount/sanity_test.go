@@ -39,11 +39,12 @@ func TestSanity_Mount(t *testing.T) {
 		}
 	}
 	sanity.Run(t, sanity.Options{
-		Dir:        dir,
-		Config:     config.String(),
-		Pool:       "disks",
-		VolumeSize: size,
-		ExpandSize: size, // a whole disk cannot grow beyond itself
-		Disks:      disks,
+		Dir:         dir,
+		Config:      config.String(),
+		Pool:        "disks",
+		VolumeSize:  size,
+		ExpandSize:  size, // a whole disk cannot grow beyond itself
+		Disks:       disks,
+		NoSnapshots: true, // MOUNT pools refuse snapshots and clones
 	})
 }

@@ -1,5 +1,6 @@
 // Package path runs csi-sanity against a PATH pool: an extra disk (a loop
-// mounted ext4 image) mounted at the pool's root.
+// mounted ext4 image) mounted at the pool's root, whose snapshots and
+// clones are full copies (`snapshots: copy`).
 package path
 
 import (
@@ -21,6 +22,7 @@ func TestSanity_Path(t *testing.T) {
   kind: path
   path: %s
   capacity: 400Mi
+  snapshots: copy
 `, disk)
 	sanity.Run(t, sanity.Options{
 		Dir:        dir,

@@ -1,5 +1,7 @@
 // Package root runs csi-sanity against a ROOT pool: a directory on the
-// filesystem of the test's temporary directory.
+// filesystem of the test's temporary directory, whose snapshots and clones
+// are copies (reflinks where that filesystem has them, `snapshots: copy`
+// elsewhere).
 package root
 
 import (
@@ -22,6 +24,7 @@ func TestSanity_Root(t *testing.T) {
   kind: root
   path: %s
   capacity: 100Gi
+  snapshots: copy
 `, filepath.Join(dir, "pool"))
 	sanity.Run(t, sanity.Options{
 		Dir:        dir,

@@ -1,0 +1,134 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
+)
+
+// Files is a directory of the state dir holding one crash-safe JSON file
+// per key, written as volume records are (temp file, fsync, rename, fsync
+// of the directory): the snapshots' records and the restores' intents
+// (driver/snapshot). Like Store it does no locking of its own.
+type Files struct {
+	root *os.Root
+	dir  *os.File
+}
+
+// OpenFiles opens (creating, mode 0700) <stateDir>/<name>; the state dir
+// itself must exist (Open makes it).
+func OpenFiles(stateDir, name string) (*Files, error) {
+	sr, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	if err := sr.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	root, err := sr.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	return &Files{root: root, dir: dir}, nil
+}
+
+// Close releases the directory's handles.
+func (f *Files) Close() error {
+	f.dir.Close()
+	return f.root.Close()
+}
+
+// Put writes v as key's file durably; when it fails, the old file (or its
+// absence) is intact. key must be a ValidID.
+func (f *Files) Put(key string, v any) error {
+	if !ValidID(key) {
+		return fmt.Errorf("state file: invalid key %q", key)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := layout.TempRecordFile(key)
+	if err := writeSync(f.root, tmp, data); err != nil {
+		f.root.Remove(tmp)
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := f.root.Rename(tmp, layout.RecordFile(key)); err != nil {
+		f.root.Remove(tmp)
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := f.dir.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync directory: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes key's file durably; no such file is not an error.
+func (f *Files) Delete(key string) error {
+	if !ValidID(key) {
+		return nil
+	}
+	if err := f.root.Remove(layout.RecordFile(key)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := f.dir.Sync(); err != nil {
+		return fmt.Errorf("delete %s: sync directory: %w", key, err)
+	}
+	return nil
+}
+
+// Load calls decode for each file, by key; temp files a crash left are
+// removed. A file that cannot be read or decoded is returned in bad, never
+// dropped.
+func (f *Files) Load(decode func(key string, data []byte) error) (bad []*LoadError, err error) {
+	entries, err := fs.ReadDir(f.root.FS(), ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, layout.TempPrefix) {
+			if err := f.root.Remove(name); err != nil {
+				return nil, fmt.Errorf("remove stale temp file %s: %w", name, err)
+			}
+			continue
+		}
+		key, ok := layout.RecordID(name)
+		if !ok || !ValidID(key) || !e.Type().IsRegular() {
+			bad = append(bad, &LoadError{File: name, Err: errors.New("not a state file")})
+			continue
+		}
+		data, err := f.root.ReadFile(name)
+		if err == nil {
+			err = decode(key, data)
+		}
+		if err != nil {
+			bad = append(bad, &LoadError{File: name, Err: err})
+		}
+	}
+	return bad, nil
+}
+
+// DecodeStrict decodes data into v, refusing unknown fields.
+func DecodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("corrupt: %w", err)
+	}
+	return nil
+}
