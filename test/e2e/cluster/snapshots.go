@@ -98,3 +98,77 @@ func (c *Cluster) StartSnapshotController(t *testing.T, dir string) *Process {
 		"--feature-gates=CSIVolumeGroupSnapshot=false",
 		"--leader-election=false", "--retry-interval-max=10s", "--v=3")
 }
+
+// CreateVolumeSnapshot creates the VolumeSnapshot ns/name of PVC pvc in
+// the VolumeSnapshotClass class.
+func (c *Cluster) CreateVolumeSnapshot(ctx context.Context, ns, name, class, pvc string) error {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": VolumeSnapshots.GroupVersion().String(),
+		"kind":       "VolumeSnapshot",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"volumeSnapshotClassName": class,
+			"source":                  map[string]any{"persistentVolumeClaimName": pvc},
+		},
+	}}
+	_, err := c.Dynamic.Resource(VolumeSnapshots).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+	return err
+}
+
+// SnapshotReady reports whether VolumeSnapshot ns/name is ready to use, the
+// name of its VolumeSnapshotContent, and its status for messages.
+func (c *Cluster) SnapshotReady(ctx context.Context, ns, name string) (ready bool, content, why string) {
+	s, err := c.Dynamic.Resource(VolumeSnapshots).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, "", err.Error()
+	}
+	ready, _, _ = unstructured.NestedBool(s.Object, "status", "readyToUse")
+	content, _, _ = unstructured.NestedString(s.Object, "status", "boundVolumeSnapshotContentName")
+	status, _, _ := unstructured.NestedMap(s.Object, "status")
+	return ready && content != "", content, fmt.Sprintf("status %v", status)
+}
+
+// SnapshotContent is what the tests read of a VolumeSnapshotContent.
+type SnapshotContent struct {
+	Name         string
+	Labels       map[string]string
+	Driver       string
+	SourceVolume string // spec.source.volumeHandle
+	Handle       string // status.snapshotHandle
+	RestoreSize  int64  // status.restoreSize
+}
+
+// GetSnapshotContent reads the VolumeSnapshotContent name.
+func (c *Cluster) GetSnapshotContent(ctx context.Context, name string) (*SnapshotContent, error) {
+	u, err := c.Dynamic.Resource(VolumeSnapshotContents).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := &SnapshotContent{Name: u.GetName(), Labels: u.GetLabels()}
+	out.Driver, _, _ = unstructured.NestedString(u.Object, "spec", "driver")
+	out.SourceVolume, _, _ = unstructured.NestedString(u.Object, "spec", "source", "volumeHandle")
+	out.Handle, _, _ = unstructured.NestedString(u.Object, "status", "snapshotHandle")
+	out.RestoreSize, _, _ = unstructured.NestedInt64(u.Object, "status", "restoreSize")
+	return out, nil
+}
+
+// SnapshotGone reports whether VolumeSnapshot ns/name and the
+// VolumeSnapshotContent content are both deleted, and why not.
+func (c *Cluster) SnapshotGone(ctx context.Context, ns, name, content string) (bool, string) {
+	s, err := c.Dynamic.Resource(VolumeSnapshots).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return false, fmt.Sprintf("VolumeSnapshot still there: finalizers %v", s.GetFinalizers())
+	}
+	if !apierrors.IsNotFound(err) {
+		return false, err.Error()
+	}
+	u, err := c.Dynamic.Resource(VolumeSnapshotContents).Get(ctx, content, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, ""
+	}
+	if err != nil {
+		return false, err.Error()
+	}
+	status, _, _ := unstructured.NestedMap(u.Object, "status")
+	return false, fmt.Sprintf("VolumeSnapshotContent %s still there: finalizers %v, status %v", content, u.GetFinalizers(), status)
+}

@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,9 +10,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 	"github.com/localdisk-csi/localdisk/test/testutil"
@@ -125,86 +122,38 @@ func (e *env) createPVCFrom(t *testing.T, name string, sc *storagev1.StorageClas
 // createSnapshot creates a VolumeSnapshot of PVC pvc in class.
 func (e *env) createSnapshot(t *testing.T, name, class, pvc string) {
 	t.Helper()
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": cluster.VolumeSnapshots.GroupVersion().String(),
-		"kind":       "VolumeSnapshot",
-		"metadata":   map[string]any{"name": name, "namespace": e.ns},
-		"spec": map[string]any{
-			"volumeSnapshotClassName": class,
-			"source":                  map[string]any{"persistentVolumeClaimName": pvc},
-		},
-	}}
-	if _, err := e.Dynamic.Resource(cluster.VolumeSnapshots).Namespace(e.ns).Create(e.ctx, obj, metav1.CreateOptions{}); err != nil {
+	if err := e.CreateVolumeSnapshot(e.ctx, e.ns, name, class, pvc); err != nil {
 		t.Fatalf("creating VolumeSnapshot %s: %v", name, err)
 	}
 }
 
-// snapshotContent is what the tests read of a VolumeSnapshotContent.
-type snapshotContent struct {
-	Name         string
-	Labels       map[string]string
-	Driver       string
-	SourceVolume string // spec.source.volumeHandle
-	Handle       string // status.snapshotHandle
-	RestoreSize  int64
-}
-
 // waitSnapshotReady waits until VolumeSnapshot name is ready to use and
 // returns its VolumeSnapshotContent.
-func (e *env) waitSnapshotReady(t *testing.T, name string) *snapshotContent {
+func (e *env) waitSnapshotReady(t *testing.T, name string) *cluster.SnapshotContent {
 	t.Helper()
-	var contentName string
+	var content string
 	e.waitFor(t, "VolumeSnapshot "+name+" ready to use", func() (bool, string) {
-		s, err := e.Dynamic.Resource(cluster.VolumeSnapshots).Namespace(e.ns).Get(e.ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		ready, _, _ := unstructured.NestedBool(s.Object, "status", "readyToUse")
-		contentName, _, _ = unstructured.NestedString(s.Object, "status", "boundVolumeSnapshotContentName")
-		status, _, _ := unstructured.NestedMap(s.Object, "status")
-		return ready && contentName != "", fmt.Sprintf("status %v", status)
+		var ready bool
+		var why string
+		ready, content, why = e.SnapshotReady(e.ctx, e.ns, name)
+		return ready, why
 	})
-	c, err := e.Dynamic.Resource(cluster.VolumeSnapshotContents).Get(e.ctx, contentName, metav1.GetOptions{})
+	c, err := e.GetSnapshotContent(e.ctx, content)
 	if err != nil {
-		t.Fatalf("VolumeSnapshotContent %s: %v", contentName, err)
+		t.Fatalf("VolumeSnapshotContent %s: %v", content, err)
 	}
-	out := &snapshotContent{Name: c.GetName(), Labels: c.GetLabels()}
-	out.Driver, _, _ = unstructured.NestedString(c.Object, "spec", "driver")
-	out.SourceVolume, _, _ = unstructured.NestedString(c.Object, "spec", "source", "volumeHandle")
-	out.Handle, _, _ = unstructured.NestedString(c.Object, "status", "snapshotHandle")
-	out.RestoreSize, _, _ = unstructured.NestedInt64(c.Object, "status", "restoreSize")
-	return out
+	return c
 }
 
 // deleteSnapshot deletes VolumeSnapshot name and waits until it and its
 // VolumeSnapshotContent are gone (deletionPolicy Delete).
 func (e *env) deleteSnapshot(t *testing.T, name string) {
 	t.Helper()
-	snapshots := e.Dynamic.Resource(cluster.VolumeSnapshots).Namespace(e.ns)
-	s, err := snapshots.Get(e.ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	content, _, _ := unstructured.NestedString(s.Object, "status", "boundVolumeSnapshotContentName")
-	if err := snapshots.Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
+	_, content, _ := e.SnapshotReady(e.ctx, e.ns, name)
+	if err := e.Dynamic.Resource(cluster.VolumeSnapshots).Namespace(e.ns).Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("deleting VolumeSnapshot %s: %v", name, err)
 	}
 	e.waitFor(t, "VolumeSnapshot "+name+" and its content deleted", func() (bool, string) {
-		s, err := snapshots.Get(e.ctx, name, metav1.GetOptions{})
-		if err == nil {
-			return false, fmt.Sprintf("VolumeSnapshot still there: finalizers %v", s.GetFinalizers())
-		}
-		if !apierrors.IsNotFound(err) {
-			return false, err.Error()
-		}
-		c, err := e.Dynamic.Resource(cluster.VolumeSnapshotContents).Get(e.ctx, content, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, ""
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		status, _, _ := unstructured.NestedMap(c.Object, "status")
-		return false, fmt.Sprintf("VolumeSnapshotContent %s still there: finalizers %v, status %v", content, c.GetFinalizers(), status)
+		return e.SnapshotGone(e.ctx, e.ns, name, content)
 	})
 }

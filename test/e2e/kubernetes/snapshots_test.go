@@ -141,7 +141,7 @@ func (e *env) startSnapshots(t *testing.T) *cluster.Process {
 // checkSnapshotContent checks the VolumeSnapshotContent of a ready
 // VolumeSnapshot of the volume source: the node's csi-snapshotter took it
 // with the plugin, which lists it. It returns the snapshot's ID.
-func (e *env) checkSnapshotContent(t *testing.T, content *snapshotContent, source string) string {
+func (e *env) checkSnapshotContent(t *testing.T, content *cluster.SnapshotContent, source string) string {
 	t.Helper()
 	if content.Driver != deploy.DriverName || content.SourceVolume != source || content.Handle == "" {
 		t.Fatalf("VolumeSnapshotContent %s: driver %q, source volume %q, snapshot %q; want %s, %s and an ID",
