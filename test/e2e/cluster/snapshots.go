@@ -153,7 +153,7 @@ func (c *Cluster) GetSnapshotContent(ctx context.Context, name string) (*Snapsho
 }
 
 // SnapshotGone reports whether VolumeSnapshot ns/name and the
-// VolumeSnapshotContent content are both deleted, and why not.
+// VolumeSnapshotContent content ("" for none) are both deleted, and why not.
 func (c *Cluster) SnapshotGone(ctx context.Context, ns, name, content string) (bool, string) {
 	s, err := c.Dynamic.Resource(VolumeSnapshots).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
@@ -161,6 +161,9 @@ func (c *Cluster) SnapshotGone(ctx context.Context, ns, name, content string) (b
 	}
 	if !apierrors.IsNotFound(err) {
 		return false, err.Error()
+	}
+	if content == "" { // none was bound
+		return true, ""
 	}
 	u, err := c.Dynamic.Resource(VolumeSnapshotContents).Get(ctx, content, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

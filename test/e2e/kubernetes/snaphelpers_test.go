@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/localdisk-csi/localdisk/test/e2e/cluster"
 	"github.com/localdisk-csi/localdisk/test/testutil"
@@ -156,4 +158,48 @@ func (e *env) deleteSnapshot(t *testing.T, name string) {
 	e.waitFor(t, "VolumeSnapshot "+name+" and its content deleted", func() (bool, string) {
 		return e.SnapshotGone(e.ctx, e.ns, name, content)
 	})
+}
+
+// checkMountRefuses checks that a MOUNT volume (a whole disk) is refused a
+// snapshot, which reports the plugin's error in the VolumeSnapshot's
+// status, and a clone, whose PVC stays Pending with ProvisioningFailed
+// events; then it deletes what it made.
+func (e *env) checkMountRefuses(t *testing.T, snapClass string) {
+	t.Helper()
+	e.createPVC(t, "disk", e.class(t, "localdisk-mount"), 16*mi)
+	e.waitBound(t, "disk")
+	e.createSnapshot(t, "disk-snap", snapClass, "disk")
+	snapshots := e.Dynamic.Resource(cluster.VolumeSnapshots).Namespace(e.ns)
+	e.waitFor(t, "VolumeSnapshot disk-snap failed", func() (bool, string) {
+		s, err := snapshots.Get(e.ctx, "disk-snap", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready, _, _ := unstructured.NestedBool(s.Object, "status", "readyToUse")
+		msg, _, _ := unstructured.NestedString(s.Object, "status", "error", "message")
+		if ready {
+			t.Fatal("VolumeSnapshot disk-snap of a MOUNT volume is ready to use")
+		}
+		if msg != "" {
+			t.Logf("VolumeSnapshot disk-snap: %s", msg)
+		}
+		return msg != "", "no status.error yet"
+	})
+	e.createPVCFrom(t, "disk-clone", e.class(t, "localdisk-mount"), 16*mi, &corev1.TypedLocalObjectReference{
+		Kind: "PersistentVolumeClaim", Name: "disk",
+	})
+	e.waitFor(t, "PVC disk-clone ProvisioningFailed", func() (bool, string) {
+		pvc, err := e.Admin.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "disk-clone", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if pvc.Status.Phase != corev1.ClaimPending {
+			t.Fatalf("PVC disk-clone, a clone of a MOUNT volume, is %s", pvc.Status.Phase)
+		}
+		ev := e.events(t, pvc)
+		return strings.Contains(ev, "ProvisioningFailed"), "events:" + ev
+	})
+	e.deletePVCs(t, "disk-clone")
+	e.deleteSnapshot(t, "disk-snap")
+	e.deletePVCs(t, "disk")
 }

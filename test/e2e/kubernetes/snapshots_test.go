@@ -16,9 +16,11 @@ import (
 )
 
 const (
-	// snapDiskMiB is the size of the btrfs loop disk of TestSnapshots's
+	// snapDiskMiB is the size of the loop disk of TestSnapshots's
 	// PATH pool.
 	snapDiskMiB = 256
+	// mountDiskMiB is the size of the disk of its MOUNT pool.
+	mountDiskMiB = 64
 	// snapVolumeSize is the size of its PVCs.
 	snapVolumeSize = 32 * mi
 	// managedByLabel is what snapshot-controller, with
@@ -27,19 +29,37 @@ const (
 	managedByLabel = "snapshot.storage.kubernetes.io/managed-by"
 )
 
+// snapshotPool is a PATH pool that TestSnapshots runs on.
+type snapshotPool struct {
+	name, fstype string
+	options      string // more lines of the pool's spec
+	mount        bool   // add a MOUNT pool and check that it refuses
+}
+
 // TestSnapshots runs localdisk's snapshots and clones under the real
 // snapshot-controller, csi-snapshotter and csi-provisioner: a VolumeSnapshot
 // of a bound PVC, a PVC restored from it and a PVC cloned from a PVC, each
 // checked for the data written into its source (through the plugin's node
-// service: there is no kubelet). The PATH pool is a btrfs disk with quotas
-// (its volumes are subvolumes), so the snapshots and clones are btrfs
-// snapshots, the pools' fastest kind. The steps share one cluster and run
-// in order.
+// service: there is no kubelet). It runs on two PATH pools, each with a
+// cluster of its own: btrfs with quotas (its volumes are subvolumes, so the
+// snapshots and clones are btrfs snapshots), with a MOUNT pool beside it,
+// which refuses; and ext4 with `snapshots: copy` (full copies).
 func TestSnapshots(t *testing.T) {
+	for _, p := range []snapshotPool{
+		{name: "btrfs", fstype: "btrfs", options: "  quota: required\n", mount: true},
+		{name: "ext4 copy", fstype: "ext4", options: "  snapshots: copy\n"},
+	} {
+		t.Run(p.name, func(t *testing.T) { checkSnapshots(t, p) })
+	}
+}
+
+// checkSnapshots is TestSnapshots on pool p. The steps share one cluster
+// and run in order.
+func checkSnapshots(t *testing.T, p snapshotPool) {
 	start := time.Now()
 	e := setupPools(t, func(dir string) string {
-		disk := testutil.LoopDisk(t, dir, snapDiskMiB, "btrfs")
-		return fmt.Sprintf(`pools:
+		disk := testutil.LoopDisk(t, dir, snapDiskMiB, p.fstype)
+		config := fmt.Sprintf(`pools:
 - name: root
   kind: root
   path: %s/root
@@ -47,8 +67,15 @@ func TestSnapshots(t *testing.T) {
 - name: snap
   kind: path
   path: %s
-  quota: required
-`, dir, rootCapacity, disk)
+%s`, dir, rootCapacity, disk, p.options)
+		if p.mount {
+			config += fmt.Sprintf(`- name: disks
+  kind: mount
+  disks:
+  - path: %s
+`, testutil.LoopDisk(t, dir, mountDiskMiB, "ext4"))
+		}
+		return config
 	})
 	snapshotter := e.startSnapshots(t)
 	t.Logf("control plane, plugin, csi-provisioner, snapshot-controller and csi-snapshotter started in %v",
@@ -124,6 +151,12 @@ func TestSnapshots(t *testing.T) {
 			t.Errorf("the plugin still lists volumes %v after every PVC was deleted", v)
 		}
 	})
+
+	if p.mount {
+		t.Run("a MOUNT volume is refused a snapshot and a clone", func(t *testing.T) {
+			e.checkMountRefuses(t, snapClass)
+		})
+	}
 
 	e.checkNoForbidden(t, snapshotter)
 }
