@@ -112,7 +112,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	csi.RegisterIdentityServer(srv, &identity.Server{Name: d.opts.DriverName, Version: Version})
 	csi.RegisterControllerServer(srv, &controller.Server{Volumes: d.Volumes, Snapshots: d.Snapshots, NodeID: d.opts.NodeID,
 		TopologyKey: layout.TopologyKey, Wire: codec})
-	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
+	admin.Register(srv, &admin.Server{Volumes: d.Volumes, Snapshots: d.Snapshots, Driver: d.opts.DriverName, Version: Version, NodeID: d.opts.NodeID})
 	csi.RegisterNodeServer(srv, &node.Server{Mounts: mounts.New(d.Volumes, mounter.New()), Volumes: d.Volumes, NodeID: d.opts.NodeID,
 		TopologyKey: layout.TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
 

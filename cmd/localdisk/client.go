@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,7 +97,7 @@ func render(blob []byte, v any, output string, w io.Writer, table func(io.Writer
 
 func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "driver %s %s on node %s\n", st.Driver, st.Version, st.NodeID)
-	fmt.Fprintln(w, "POOL\tKIND\tROOT\tCAPACITY\tALLOCATED\tFREE\tHEALTH\tVOLUMES\tQUOTA")
+	fmt.Fprintln(w, "POOL\tKIND\tROOT\tCAPACITY\tALLOCATED\tFREE\tHEALTH\tVOLUMES\tQUOTA\tSNAPSHOTS")
 	for _, p := range st.Pools {
 		root := p.Root
 		if root == "" {
@@ -111,8 +112,12 @@ func statusTable(w io.Writer, st admin.Status) {
 		case p.Overused: // accounted, not enforced: its volumes wrote past their sizes
 			health = "OVERUSED"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.Kind, root, size(p.Capacity),
-			size(p.Allocated), size(p.Free), health, p.Volumes, onOff(p.QuotaEnforced))
+		snaps := cmp.Or(p.Snapshots, "none")
+		if p.SnapshotCount > 0 {
+			snaps = fmt.Sprintf("%s (%d)", snaps, p.SnapshotCount)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Kind, root, size(p.Capacity),
+			size(p.Allocated), size(p.Free), health, p.Volumes, onOff(p.QuotaEnforced), snaps)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
+	"github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
@@ -37,6 +38,12 @@ type PoolStatus struct {
 	Absent        bool     `json:"absent,omitempty"`
 	Volumes       int      `json:"volumes"`
 	QuotaEnforced bool     `json:"quotaEnforced"`
+	// Snapshots is how the pool makes snapshots and clones: btrfs,
+	// reflink, copy or none (driver/snapshot); SnapshotCount how many it
+	// holds, and SnapshotsWhyNot why it has none.
+	Snapshots       string `json:"snapshots"`
+	SnapshotCount   int    `json:"snapshotCount,omitempty"`
+	SnapshotsWhyNot string `json:"snapshotsWhyNot,omitempty"`
 	// Used is what the volumes hold, where capacity is accounted, not
 	// enforced (measured by the health watch); Overused says it is more
 	// than was allocated to them.
@@ -68,6 +75,7 @@ type VolumeInfo struct {
 // Server answers the operator API from the volume manager.
 type Server struct {
 	Volumes                 *volume.Manager
+	Snapshots               *snapshot.Manager // nil: no snapshots reported
 	Driver, Version, NodeID string
 }
 
@@ -125,6 +133,12 @@ func (s *Server) Status() Status {
 	for _, r := range s.Volumes.Records() {
 		counts[r.Pool]++
 	}
+	snapCounts := map[string]int{}
+	if s.Snapshots != nil {
+		for _, sn := range s.Snapshots.List() {
+			snapCounts[sn.Pool]++
+		}
+	}
 	st := Status{Driver: s.Driver, Version: s.Version, NodeID: s.NodeID}
 	for _, p := range s.Volumes.Pools() {
 		u := s.Volumes.PoolUsage(p)
@@ -134,6 +148,13 @@ func (s *Server) Status() Status {
 			ListUnclaimed: p.ListUnclaimed}
 		if used, ok := p.Used(); ok {
 			ps.Used, ps.Overused = used, p.Overused()
+		}
+		if s.Snapshots != nil {
+			m, why := s.Snapshots.MethodOf(p)
+			ps.Snapshots, ps.SnapshotCount = m.String(), snapCounts[p.Name]
+			if why != nil {
+				ps.SnapshotsWhyNot = why.Error()
+			}
 		}
 		for _, d := range p.Disks {
 			ps.Disks = append(ps.Disks, cmp.Or(d.Device, d.Path))

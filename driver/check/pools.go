@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/mounter"
 	"github.com/localdisk-csi/localdisk/driver/pool"
+	snaps "github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
 )
 
@@ -59,6 +61,28 @@ func (r *run) dirPool(spec pool.Spec) {
 		r.ok(subject, "%s at %s (%s), %s", fsType, in.Dir, mounted, markerState(in))
 	}
 	r.capacity(subject, spec, in, fsType)
+	r.snapshots(subject, spec, in)
+}
+
+// snapshots reports how the pool makes snapshots and clones
+// (driver/snapshot), as serve would decide once the pool is in service.
+func (r *run) snapshots(subject string, spec pool.Spec, in volume.Inspection) {
+	var dir *os.File
+	if f, err := os.Open(existingParent(spec.Path)); err == nil {
+		defer f.Close()
+		dir = f
+	}
+	d := snaps.Decide(spec, in.Quota.Method, dir)
+	switch d.Method {
+	case snaps.Btrfs:
+		r.ok(subject, "snapshots and clones: btrfs snapshots (instant)")
+	case snaps.Reflink:
+		r.ok(subject, "snapshots and clones: reflink (tree copies whose file data is shared)")
+	case snaps.Copy:
+		r.ok(subject, "snapshots and clones: full copies (snapshots: copy)")
+	default:
+		r.ok(subject, "snapshots and clones: none (%v)", d.Reason)
+	}
 }
 
 // markerState says what start-up does with the pool's marker.

@@ -117,17 +117,17 @@ func TestRootAndPathPools(t *testing.T) {
 		t.Errorf("the check changed the files:\n%s\nwas:\n%s", after, before)
 	}
 	expect(t, fs, "state-dir", "ok does not exist yet: serve makes it")
-	expect(t, fs, "pool root", "ok does not exist yet: serve makes it", "warn capacity accounted, not enforced")
-	expect(t, fs, "pool plain", "warn is not its own mount", "warn capacity accounted")
+	expect(t, fs, "pool root", "ok does not exist yet: serve makes it", "warn capacity accounted, not enforced", "ok snapshots and clones: none")
+	expect(t, fs, "pool plain", "warn is not its own mount", "warn capacity accounted", "ok snapshots and clones: none")
 	expect(t, fs, "pool gone", "fail no such file or directory")
-	expect(t, fs, "pool free", "ok does not exist yet", "ok (quota: off)")
+	expect(t, fs, "pool free", "ok does not exist yet", "ok (quota: off)", "ok snapshots and clones: none")
 	expect(t, fs, "kernel", "ok Linux")
 	expect(t, fs, "mount", "ok binds use")
 	servesAlike(t, state, cfg, fs)
 
 	// Once initialised, the same pools are found by their markers.
 	fs = Run(Config{StateDir: state, Pools: cfg, Records: true})
-	expect(t, fs, "pool root", "ok its marker is the recorded one", "warn capacity accounted")
+	expect(t, fs, "pool root", "ok its marker is the recorded one", "warn capacity accounted", "ok snapshots and clones: none")
 	expect(t, fs, "state-dir", "ok is writable", "ok 0 volume records")
 	if err := os.Remove(filepath.Join(dir, "root", "localdisk", "pool.json")); err != nil {
 		t.Fatal(err)
@@ -214,13 +214,13 @@ func TestXFSPathPool(t *testing.T) {
 	mp := testutil.LoopDisk(t, dir, 300, "xfs")
 	cfg := parse(t, fmt.Sprintf("pools:\n- {name: data, kind: path, path: %s}\n- {name: strict, kind: root, path: %s/strict, quota: required}\n", mp, dir))
 	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
-	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "warn is not mounted with prjquota")
+	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "warn is not mounted with prjquota", "ok snapshots and clones: reflink")
 	// quota: required where it cannot be enforced: the pool is unhealthy.
-	expect(t, fs, "pool strict", "ok does not exist yet", "fail quota: required, but capacity cannot be enforced")
+	expect(t, fs, "pool strict", "ok does not exist yet", "fail quota: required, but capacity cannot be enforced", "ok snapshots and clones: none")
 	servesAlike(t, filepath.Join(dir, "state"), cfg, fs)
 	remountPrjquota(t, mp)
 	fs = Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
-	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "ok capacity enforced by project quotas (xfs with prjquota)")
+	expect(t, fs, "pool data", "ok xfs at "+mp+" (its own mount)", "ok capacity enforced by project quotas (xfs with prjquota)", "ok snapshots and clones: reflink")
 }
 
 func TestBtrfsPathPool(t *testing.T) {
@@ -233,8 +233,8 @@ func TestBtrfsPathPool(t *testing.T) {
 - {name: required, kind: path, path: %s, quota: required}
 `, off, on))
 	fs := Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
-	expect(t, fs, "pool auto", "ok btrfs at", "warn btrfs quotas are not enabled")
-	expect(t, fs, "pool required", "ok btrfs at", "ok serve enables them")
+	expect(t, fs, "pool auto", "ok btrfs at", "warn btrfs quotas are not enabled", "ok snapshots and clones: reflink")
+	expect(t, fs, "pool required", "ok btrfs at", "ok serve enables them", "ok snapshots and clones: btrfs")
 	f, err := os.Open(on)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func TestBtrfsPathPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs = Run(Config{StateDir: filepath.Join(dir, "state"), Pools: cfg})
-	expect(t, fs, "pool auto", "ok btrfs at", "ok capacity enforced by btrfs qgroups")
+	expect(t, fs, "pool auto", "ok btrfs at", "ok capacity enforced by btrfs qgroups", "ok snapshots and clones: btrfs")
 }
 
 func TestMountPoolDisks(t *testing.T) {

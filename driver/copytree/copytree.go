@@ -44,17 +44,17 @@ type Stats struct {
 	Bytes     int64 // sum of the sizes of the regular files copied (holes included)
 	// SkippedMounts are the paths, relative to src, of the mount points
 	// found inside src, each copied as an empty directory (or an empty
-	// file for a file mount), sorted in the order met.
+	// file for a file mount), in the order met.
 	SkippedMounts []string
 }
 
 var (
 	// ErrNoSpace wraps ENOSPC and EDQUOT: the copy does not fit the target
 	// (its quota or its filesystem).
-	ErrNoSpace = errors.New("copytree: no space left for the copy")
+	ErrNoSpace = errors.New("no space left for the copy")
 	// ErrNoReflink is Reflink asked of a filesystem that cannot clone
 	// (FICLONE failed with EOPNOTSUPP, EXDEV or EINVAL).
-	ErrNoReflink = errors.New("copytree: the filesystem cannot clone files (reflink)")
+	ErrNoReflink = errors.New("the filesystem cannot clone files (reflink)")
 
 	// errChanged is an entry replaced (or a mount made on it) between its
 	// stat and its open: the source changed under the copy.
@@ -75,13 +75,18 @@ var (
 	maxAnchors  = 64
 )
 
-// testHookEntry, when set by a test, runs before each entry is copied.
-var testHookEntry func()
+// testHookEntry, when set by a test, runs before each entry is copied;
+// testHookStat between the stat of an entry and its copy.
+var (
+	testHookEntry func()
+	testHookStat  func(rel string)
+)
 
 // Copy copies the tree of the directory src into the empty directory dst;
 // both are open directories (O_DIRECTORY) of the caller, who keeps them.
-// dst gets src's owner, mode, xattrs and times too; at the end the target
-// filesystem is synced (syncfs).
+// dst gets src's owner, mode, xattrs and times too (ACLs dst inherited
+// from its parent are removed first); at the end the target filesystem is
+// synced (syncfs).
 //
 // What it guarantees:
 //   - It never follows a symlink: every entry is opened relative to its
@@ -92,16 +97,26 @@ var testHookEntry func()
 //     STATX_ATTR_MOUNT_ROOT, also a bind mount of the same filesystem): a
 //     mount point is copied as an empty directory with mode 0755 (an empty
 //     file with mode 0644 for a file mount), owned by the owner of the
-//     directory holding it, and listed in Stats.SkippedMounts. Nothing of
-//     the mounted filesystem, nor of what the mount hides, is copied.
+//     directory holding it (and the times of the copy), and listed in
+//     Stats.SkippedMounts. Nothing of the mounted filesystem (whose root's
+//     owner and mode are the mount's, not the volume's), nor of what the
+//     mount hides (which cannot be reached without crossing it), is
+//     copied.
 //   - It preserves the type, owner and group, mode (setuid, setgid and
 //     sticky included), access and modification times, extended
 //     attributes (user, trusted, security, POSIX ACLs), symlink targets,
 //     device numbers and the hard links between entries of the tree; under
 //     Full, holes stay holes.
-//   - Its descriptors do not grow with the depth of the tree (about
-//     2*(maxOpen+maxAnchors+1)), nor its memory with the width of a
-//     directory beyond the directory's names.
+//   - Its descriptors do not grow with the depth of the tree: two (source
+//     and copy) for the root, for a window of the 64 deepest directories
+//     of the path being copied and for up to 64 anchors (every 256th
+//     level), a few more for the entry being copied; about 260 at most.
+//     Its memory per directory is the directory's names.
+//
+// Reading a symlink moves the access time of the source symlink (Linux
+// has no O_NOATIME for readlink); its copy gets the time from before.
+// Files and directories are read with O_NOATIME, so their access times
+// stay.
 //
 // ctx is checked between entries. An entry that disappears between the
 // listing of its directory and its copy is left out; an entry replaced in
@@ -163,7 +178,10 @@ type copier struct {
 
 func (c *copier) run(srcFd, dstFd int) error {
 	// Own descriptors (not dups, which would share the caller's offset).
-	sfd, err := openIn(srcFd, ".", unix.O_RDONLY|unix.O_DIRECTORY)
+	sfd, err := openIn(srcFd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOATIME)
+	if errors.Is(err, unix.EPERM) {
+		sfd, err = openIn(srcFd, ".", unix.O_RDONLY|unix.O_DIRECTORY)
+	}
 	if err != nil {
 		return fmt.Errorf("copytree: opening the source: %w", err)
 	}
@@ -187,6 +205,12 @@ func (c *copier) run(srcFd, dstFd int) error {
 		return fmt.Errorf("copytree: reading the target: %w", err)
 	} else if len(names) > 0 {
 		return fmt.Errorf("copytree: the target is not empty (%d entries)", len(names))
+	}
+	// dst may have inherited ACLs from its parent: its default ACL would
+	// pass on to what the copy creates in it, and its access ACL is not
+	// src's. Both go; src's, if any, come with the root's metadata.
+	if err := dropACLs(root.dst); err != nil {
+		return fmt.Errorf("copytree: the ACLs of the target: %w", err)
 	}
 	if root.names, err = c.readNames(root.src); err != nil {
 		return fmt.Errorf("copytree: reading the source: %w", err)

@@ -16,6 +16,9 @@ func (c *copier) entry(p *frame, name string) error {
 	if err != nil {
 		return wrapErr("stat of", c.rel(name), err)
 	}
+	if testHookStat != nil {
+		testHookStat(c.rel(name))
+	}
 	if crossesMount(&p.st, &st) {
 		if err := c.mountPoint(p, name, &st); err != nil {
 			return wrapErr("copying the mount point", c.rel(name), err)

@@ -153,7 +153,7 @@ func openIn(dirfd int, name string, flags int) (int, error) {
 // replaced in between fails with errChanged.
 func openSame(dirfd int, name string, flags int, want *info) (int, info, error) {
 	fd, err := openIn(dirfd, name, flags)
-	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) {
+	if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		return -1, info{}, errChanged
 	}
 	if err != nil {

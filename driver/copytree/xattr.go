@@ -98,3 +98,14 @@ func copyXattrs(src, dst node) error {
 	}
 	return nil
 }
+
+// dropACLs removes the POSIX ACLs of the directory fd.
+func dropACLs(fd int) error {
+	for _, name := range []string{"system.posix_acl_default", "system.posix_acl_access"} {
+		err := unix.Fremovexattr(fd, name)
+		if err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("removing %s: %w", name, err)
+		}
+	}
+	return nil
+}

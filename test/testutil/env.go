@@ -52,6 +52,8 @@ type EnvOptions struct {
 	Env []string
 	// Seccomp is PluginOptions.Seccomp: empty follows LOCALDISK_TEST_SECCOMP.
 	Seccomp string
+	// Snapshots is the ROOT and PATH pools' `snapshots` option ("copy").
+	Snapshots string
 }
 
 // Env is a running plugin serving a ROOT, a PATH and a MOUNT pool, with a
@@ -97,9 +99,13 @@ func NewEnv(t testing.TB, o EnvOptions) *Env {
 	for range o.MountDisks {
 		e.Disks = append(e.Disks, LoopDisk(t, o.Dir, 32, "ext4"))
 	}
-	cfg := fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: %dMi\n"+
-		"- name: %s\n  kind: path\n  path: %s\n  capacity: %dMi\n- name: %s\n  kind: mount\n  disks:\n",
-		RootPool, e.RootDir, o.RootCapacity, PathPool, e.PathDisk, o.PathCapacity, MountPool)
+	snaps := ""
+	if o.Snapshots != "" {
+		snaps = "  snapshots: " + o.Snapshots + "\n"
+	}
+	cfg := fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: %dMi\n%s"+
+		"- name: %s\n  kind: path\n  path: %s\n  capacity: %dMi\n%s- name: %s\n  kind: mount\n  disks:\n",
+		RootPool, e.RootDir, o.RootCapacity, snaps, PathPool, e.PathDisk, o.PathCapacity, snaps, MountPool)
 	for _, d := range e.Disks {
 		cfg += "  - path: " + d + "\n"
 	}
