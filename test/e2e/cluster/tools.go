@@ -2,8 +2,10 @@
 // components they share: it finds or builds the Kubernetes binaries
 // (hack/build-e2e-tools.sh, cached) and etcd (Debian), starts etcd,
 // kube-apiserver and kube-controller-manager on loopback with a PKI made
-// for the test, and runs processes in their own process groups, stopped
-// and their logs kept (LOCALDISK_E2E_ARTIFACTS) when the test ends.
+// for the test, installs the VolumeSnapshot CRDs with the manifests and
+// runs snapshot-controller and the DaemonSet's sidecars on demand, and runs
+// processes in their own process groups, stopped and their logs kept
+// (LOCALDISK_E2E_ARTIFACTS) when the test ends.
 package cluster
 
 import (
