@@ -3,6 +3,7 @@ package crash
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,10 +29,18 @@ var snapReach = map[string][]string{
 	failpoint.CreateMkdir:           {"restore", "clone"}, // filled, no record yet
 }
 
+// snapPools are the PATH pools the sweep runs in: ext4 with full copies,
+// and btrfs with quotas (btrfs snapshots, no copy: no `copying` phase).
+var snapPools = map[string]testutil.EnvOptions{
+	"copy":  {Snapshots: "copy"},
+	"btrfs": {PathFS: "btrfs", PathQuota: "required", PathDiskMiB: 256},
+}
+
 // TestCrashSnapshotPoints kills the plugin (kill -9) at each snapshot,
 // restore and clone crash point, in a PATH pool that copies (`snapshots:
-// copy`), and checks that a restart and the CO's retry converge: nothing
-// half-done is listed or ready, the data is intact, nothing is left.
+// copy`) and in one of btrfs snapshots, and checks that a restart and the
+// CO's retry converge: nothing half-done is listed or ready, the data is
+// intact, nothing is left.
 func TestCrashSnapshotPoints(t *testing.T) {
 	for _, p := range failpoint.SnapshotPoints {
 		if _, ok := snapReach[p]; !ok {
@@ -40,13 +49,18 @@ func TestCrashSnapshotPoints(t *testing.T) {
 	}
 	for point, ops := range snapReach {
 		for _, op := range ops {
-			t.Run(point+"/"+op, func(t *testing.T) { snapCrashAndRetry(t, point, op) })
+			for name, opts := range snapPools {
+				if name == "btrfs" && point == failpoint.SnapshotCopying {
+					continue // a btrfs snapshot is never `copying`
+				}
+				t.Run(point+"/"+op+"/"+name, func(t *testing.T) { snapCrashAndRetry(t, point, op, opts) })
+			}
 		}
 	}
 }
 
-func snapCrashAndRetry(t *testing.T, point, op string) {
-	e := newEnv(t, "path", testutil.EnvOptions{Snapshots: "copy"})
+func snapCrashAndRetry(t *testing.T, point, op string, opts testutil.EnvOptions) {
+	e := newEnv(t, "path", opts)
 	src := e.create("src", "path")
 	e.Must(os.WriteFile(filepath.Join(e.dataDir(src), "f0"), []byte("mine"), 0o600), "write the source")
 	var snapID string
@@ -97,6 +111,12 @@ func snapCrashAndRetry(t *testing.T, point, op string) {
 	switch op {
 	case "snapshot":
 		snapID = e.snapshot("snap", src.id)
+		if opts.PathFS == "btrfs" { // a btrfs snapshot: a subvolume's root has inode 256
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(layout.PoolSnapshotsDir(e.PathDisk), snapID), &st); err != nil || st.Ino != 256 {
+				t.Errorf("snapshot %s is not a btrfs subvolume: inode %d, %v", snapID, st.Ino, err)
+			}
+		}
 		e.Must(e.createFrom(target, &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapID}}}), "restore the snapshot")
 	case "unsnap":
