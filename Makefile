@@ -166,7 +166,7 @@ bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not
 	$(GO) run ./hack/bench $(BENCH_ARGS)
 
 .PHONY: e2e-tools
-e2e-tools: ## Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and csi-provisioner for the e2e tests (cached).
+e2e-tools: ## Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, csi-provisioner, csi-snapshotter and snapshot-controller (and take the VolumeSnapshot CRDs) for the e2e tests (cached).
 	hack/build-e2e-tools.sh
 
 .PHONY: helm

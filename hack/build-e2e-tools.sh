@@ -6,6 +6,9 @@
 #   kube-apiserver, kube-controller-manager,  hack/tools/kubernetes (k8s.io/kubernetes)
 #   kube-scheduler, kubelet
 #   csi-provisioner                           hack/tools/csi-provisioner (external-provisioner)
+#   csi-snapshotter, snapshot-controller      hack/tools/csi-snapshotter (external-snapshotter)
+#   crds/*.yaml: the VolumeSnapshot CRDs      the client module of external-snapshotter that
+#     (classes, contents, snapshots)          hack/tools/csi-snapshotter requires (config/crd)
 #
 # The Kubernetes binaries come from one `go build`, so the packages they
 # share compile once.
@@ -34,7 +37,12 @@ version() {
 kube_version="$(version k8s.io/kubernetes "${tools}/kubernetes/go.mod")"
 provisioner_version="$(version github.com/kubernetes-csi/external-provisioner/v6 \
 	"${tools}/csi-provisioner/go.mod")"
-if [[ -z "${kube_version}" || -z "${provisioner_version}" ]]; then
+snapshotter_version="$(version github.com/kubernetes-csi/external-snapshotter/v8 \
+	"${tools}/csi-snapshotter/go.mod")"
+snapshot_client_version="$(version github.com/kubernetes-csi/external-snapshotter/client/v8 \
+	"${tools}/csi-snapshotter/go.mod")"
+if [[ -z "${kube_version}" || -z "${provisioner_version}" || -z "${snapshotter_version}" ||
+	-z "${snapshot_client_version}" ]]; then
 	echo "build-e2e-tools.sh: cannot read the pinned versions in ${tools}" >&2
 	exit 1
 fi
@@ -42,13 +50,18 @@ fi
 hash="$(cat "${tools}"/*/go.mod "${tools}"/*/go.sum "${BASH_SOURCE[0]}" <("${GO}" version) |
 	sha256sum | cut -c1-12)"
 base="${LOCALDISK_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/localdisk/tools}"
-out="${base}/kubernetes-${kube_version}_csi-provisioner-${provisioner_version}_${hash}"
-binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet csi-provisioner)
+out="${base}/kubernetes-${kube_version}_csi-provisioner-${provisioner_version}_csi-snapshotter-${snapshotter_version}_${hash}"
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet csi-provisioner
+	csi-snapshotter snapshot-controller)
+crds=(volumesnapshotclasses volumesnapshotcontents volumesnapshots)
 
 complete() {
-	local bin
+	local bin crd
 	for bin in "${binaries[@]}"; do
 		[[ -x "${out}/${bin}" ]] || return 1
+	done
+	for crd in "${crds[@]}"; do
+		[[ -s "${out}/crds/snapshot.storage.k8s.io_${crd}.yaml" ]] || return 1
 	done
 }
 
@@ -72,8 +85,9 @@ tmp="$(mktemp -d "${base}/.build.XXXXXX")"
 trap 'rm -rf "${tmp}"' EXIT
 
 start=${SECONDS}
-echo "build-e2e-tools.sh: building kube-apiserver, kube-controller-manager, kube-scheduler and kubelet ${kube_version}" \
-	"and csi-provisioner ${provisioner_version} into ${out} (takes minutes the first time)" >&2
+echo "build-e2e-tools.sh: building kube-apiserver, kube-controller-manager, kube-scheduler and kubelet ${kube_version}," \
+	"csi-provisioner ${provisioner_version}, and csi-snapshotter and snapshot-controller ${snapshotter_version}" \
+	"into ${out} (takes minutes the first time)" >&2
 
 kube_pkg=k8s.io/component-base/version
 kube_minor="${kube_version#v1.}"
@@ -92,6 +106,26 @@ kube_minor="${kube_minor%%.*}"
 		-ldflags "-s -w -X main.version=${provisioner_version}" \
 		github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
 )
+snapshot_start=${SECONDS}
+(
+	cd "${tools}/csi-snapshotter"
+	"${GO}" build -trimpath -o "${tmp}/" -ldflags "-s -w -X main.version=${snapshotter_version}" \
+		github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter \
+		github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller
+	# The CRDs of the release: its client module's config/crd (downloaded by
+	# the build, which imports the module).
+	client_dir="$("${GO}" list -m -f '{{.Dir}}' github.com/kubernetes-csi/external-snapshotter/client/v8)"
+	if [[ -z "${client_dir}" || ! -d "${client_dir}/config/crd" ]]; then
+		echo "build-e2e-tools.sh: no config/crd in external-snapshotter/client/v8 ${snapshot_client_version} (${client_dir})" >&2
+		exit 1
+	fi
+	mkdir -p "${tmp}/crds"
+	for crd in "${crds[@]}"; do
+		cp "${client_dir}/config/crd/snapshot.storage.k8s.io_${crd}.yaml" "${tmp}/crds/"
+	done
+	chmod 0644 "${tmp}"/crds/*.yaml
+)
+echo "build-e2e-tools.sh: csi-snapshotter and snapshot-controller built in $((SECONDS - snapshot_start)) s" >&2
 
 # A half-built directory never carries the final name.
 rm -rf "${out}"

@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -88,6 +89,8 @@ func TestChart_Lint(t *testing.T) {
 	out = run(t, bin, "lint", "--strict", chartDir, "--set", "metrics.podMonitor.enabled=true",
 		"--set", "metrics.prometheusRule.enabled=true", "--set", "namespace.create=false")
 	t.Logf("helm lint --strict with every option:\n%s", out)
+	out = run(t, bin, "lint", "--strict", chartDir, "--set", "snapshots.enabled=false")
+	t.Logf("helm lint --strict without snapshots:\n%s", out)
 }
 
 // TestChart_MatchesKustomize compares the chart's render with the kustomize
@@ -108,6 +111,8 @@ func TestChart_MatchesKustomize(t *testing.T) {
 		{name: "kubelet-dir", set: []string{"kubeletDir=/var/lib/k0s/kubelet"},
 			components: []string{deploy.ComponentKubeletDir}},
 		{name: "image tag", set: []string{"image.tag=v9.8.7"}, tag: "v9.8.7"},
+		{name: "no snapshots", set: []string{"snapshots.enabled=false"},
+			components: []string{deploy.ComponentNoSnapshots}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rendered := template(t, bin, c.set...)
@@ -295,7 +300,9 @@ func TestChart_Values(t *testing.T) {
 		"resources.limits.memory=1Gi", "metrics.enabled=false", "namespace.create=false", "namespace.name=",
 		"storageClasses[0].name=fast", "storageClasses[0].parameters.pool=nvme",
 		"storageClasses[0].reclaimPolicy=Retain", "storageClasses[0].allowVolumeExpansion=true",
-		"image.repository=example.com/localdisk", "image.pullPolicy=Always")
+		"image.repository=example.com/localdisk", "image.pullPolicy=Always",
+		"snapshots.volumeSnapshotClass.name=keep", "snapshots.volumeSnapshotClass.deletionPolicy=Retain",
+		`snapshots.volumeSnapshotClass.annotations.snapshot\.storage\.kubernetes\.io/is-default-class=true`)
 	docs, err := deploy.Decode(data)
 	if err != nil {
 		t.Fatal(err)
@@ -338,5 +345,21 @@ func TestChart_Values(t *testing.T) {
 		sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion ||
 		*sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
 		t.Errorf("StorageClass %s: %+v", sc.Name, sc)
+	}
+	var vsc []*unstructured.Unstructured
+	for _, u := range deploy.All[*unstructured.Unstructured](objs) {
+		if u.GetKind() == "VolumeSnapshotClass" {
+			vsc = append(vsc, u)
+		}
+	}
+	if len(vsc) != 1 {
+		t.Fatalf("%d VolumeSnapshotClasses, want 1", len(vsc))
+	}
+	policy, _, _ := unstructured.NestedString(vsc[0].Object, "deletionPolicy")
+	driver, _, _ := unstructured.NestedString(vsc[0].Object, "driver")
+	if vsc[0].GetName() != "keep" || policy != "Retain" || driver != deploy.DriverName ||
+		vsc[0].GetAnnotations()["snapshot.storage.kubernetes.io/is-default-class"] != "true" {
+		t.Errorf("VolumeSnapshotClass %s: driver %s, deletionPolicy %s, annotations %v; want keep, %s, Retain and is-default-class",
+			vsc[0].GetName(), driver, policy, vsc[0].GetAnnotations(), deploy.DriverName)
 	}
 }

@@ -22,6 +22,9 @@ const (
 	ComponentMetrics = "metrics"
 	// ComponentKubeletDir moves kubelet's dir to /var/lib/k0s/kubelet.
 	ComponentKubeletDir = "kubelet-dir"
+	// ComponentNoSnapshots leaves out the csi-snapshotter sidecar, the
+	// VolumeSnapshotClass and the snapshotter's RBAC.
+	ComponentNoSnapshots = "no-snapshots"
 )
 
 // files are the manifests and the components, compiled in so that a test
@@ -162,8 +165,9 @@ func Build(imageTag string, components ...string) ([]byte, error) {
 // unknown or duplicate fields and documents without a name are errors.
 func Load() ([]Object, error) { return LoadWith() }
 
-// LoadWith is Load with components added; their prometheus-operator objects
-// are *unstructured.Unstructured.
+// LoadWith is Load with components added. The objects of kinds whose types
+// k8s.io/api lacks (the VolumeSnapshotClass, prometheus-operator's) are
+// *unstructured.Unstructured.
 func LoadWith(components ...string) ([]Object, error) {
 	data, err := Build("", components...)
 	if err != nil {

@@ -67,7 +67,7 @@ func TestComponents_Files(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{ComponentKubeletDir, ComponentMetrics}; !slices.Equal(names, want) {
+	if want := []string{ComponentKubeletDir, ComponentMetrics, ComponentNoSnapshots}; !slices.Equal(names, want) {
 		t.Errorf("components %v, want %v", names, want)
 	}
 	for _, c := range names {
@@ -109,6 +109,9 @@ func TestComponents_Metrics(t *testing.T) {
 	ds := one[*appsv1.DaemonSet](t, objs)
 	var pm, rule *unstructured.Unstructured
 	for _, u := range All[*unstructured.Unstructured](objs) {
+		if u.GroupVersionKind().Group != "monitoring.coreos.com" {
+			continue
+		}
 		if u.GetNamespace() != Namespace {
 			t.Errorf("%s %s: namespace %q, want %q", u.GetKind(), u.GetName(), u.GetNamespace(), Namespace)
 		}

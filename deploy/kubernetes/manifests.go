@@ -2,8 +2,8 @@
 // Kubernetes cluster (`kubectl apply -k deploy/kubernetes`) and its kustomize
 // components (components/), renders them with kustomize's krusty (what
 // `kubectl apply -k` runs, see build.go) and decodes the result, strictly,
-// into k8s.io/api types (prometheus-operator's kinds, whose types are not
-// here, as unstructured objects): for the tests that check them and the Helm
+// into k8s.io/api types (prometheus-operator's kinds and the
+// VolumeSnapshotClass, whose types are not here, as unstructured objects): for the tests that check them and the Helm
 // chart against them, for `make release`, which ships the render, and for
 // the end-to-end tests (test/e2e/...) that create them in a real API server
 // and run csi-provisioner with the DaemonSet's flags.
@@ -79,6 +79,8 @@ var kinds = map[string]func() runtime.Object{
 	// prometheus-operator's, from components/metrics.
 	"monitoring.coreos.com/v1/PodMonitor":     func() runtime.Object { return &unstructured.Unstructured{} },
 	"monitoring.coreos.com/v1/PrometheusRule": func() runtime.Object { return &unstructured.Unstructured{} },
+	// external-snapshotter's (the snapshot CRDs), from volumesnapshotclass.yaml.
+	"snapshot.storage.k8s.io/v1/VolumeSnapshotClass": func() runtime.Object { return &unstructured.Unstructured{} },
 }
 
 // Decode splits a multi-document YAML file and decodes each non-empty

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -87,7 +88,7 @@ func TestManifests_Namespaced(t *testing.T) {
 		m, _ := metaOf(o.Object)
 		switch o.Object.(type) {
 		case *corev1.Namespace, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding,
-			*storagev1.CSIDriver, *storagev1.StorageClass:
+			*storagev1.CSIDriver, *storagev1.StorageClass, *unstructured.Unstructured: // the VolumeSnapshotClass
 			if m.GetNamespace() != "" {
 				t.Errorf("%s: a cluster-scoped object has a namespace", o.Name())
 			}
@@ -184,6 +185,7 @@ func TestDaemonSet_ImagesPinned(t *testing.T) {
 	for name, prefix := range map[string]string{
 		"node-driver-registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar:",
 		"csi-provisioner":       "registry.k8s.io/sig-storage/csi-provisioner:",
+		"csi-snapshotter":       "registry.k8s.io/sig-storage/csi-snapshotter:",
 		"liveness-probe":        "registry.k8s.io/sig-storage/livenessprobe:",
 	} {
 		if c := container(t, ds, name); !strings.HasPrefix(c.Image, prefix) {
@@ -243,7 +245,7 @@ func TestDaemonSet_Plugin(t *testing.T) {
 	if _, vol := mount(t, ds, reg, "/registration"); vol.HostPath == nil || vol.HostPath.Path != "/var/lib/kubelet/plugins_registry" {
 		t.Errorf("node-driver-registrar: /registration is not /var/lib/kubelet/plugins_registry")
 	}
-	for _, name := range []string{"node-driver-registrar", "csi-provisioner", "liveness-probe"} {
+	for _, name := range []string{"node-driver-registrar", "csi-provisioner", "csi-snapshotter", "liveness-probe"} {
 		c := container(t, ds, name)
 		if !slices.Contains(c.Args, "--csi-address=/csi/csi.sock") {
 			t.Errorf("%s args %q lack --csi-address=/csi/csi.sock", name, c.Args)
@@ -316,31 +318,44 @@ func TestRBAC(t *testing.T) {
 		"storage.k8s.io/csistoragecapacities/create", "storage.k8s.io/csistoragecapacities/update",
 		"storage.k8s.io/csistoragecapacities/delete", "storage.k8s.io/csistoragecapacities/watch",
 		"/pods/get",
+		// csi-provisioner, for PVCs restored from snapshots.
+		"snapshot.storage.k8s.io/volumesnapshots/get", "snapshot.storage.k8s.io/volumesnapshots/update",
+		"snapshot.storage.k8s.io/volumesnapshotcontents/get",
+		// csi-snapshotter.
+		"snapshot.storage.k8s.io/volumesnapshotclasses/watch", "snapshot.storage.k8s.io/volumesnapshotcontents/watch",
+		"snapshot.storage.k8s.io/volumesnapshotcontents/update", "snapshot.storage.k8s.io/volumesnapshotcontents/status/update",
 	} {
 		if !can[need] {
 			t.Errorf("RBAC does not grant %s", need)
 		}
 	}
 	for granted := range can {
-		if strings.Contains(granted, "*") || strings.Contains(granted, "secrets") {
+		if strings.Contains(granted, "*") || strings.Contains(granted, "secrets") ||
+			strings.HasPrefix(granted, "groupsnapshot.storage.k8s.io/") || strings.Contains(granted, "leases") {
 			t.Errorf("RBAC grants %s: more than the sidecars need", granted)
 		}
 	}
 }
 
-// The e2e test (test/e2e/kubernetes) runs the csi-provisioner that
-// hack/tools/csi-provisioner pins: the DaemonSet must run the same release.
-func TestDaemonSet_ProvisionerMatchesE2E(t *testing.T) {
-	data, err := os.ReadFile("../../hack/tools/csi-provisioner/go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^\s*github\.com/kubernetes-csi/external-provisioner/v\d+ (v\S+)`).FindSubmatch(data)
-	if m == nil {
-		t.Fatal("hack/tools/csi-provisioner/go.mod does not require external-provisioner")
-	}
+// The e2e test (test/e2e/kubernetes) runs the csi-provisioner and the
+// csi-snapshotter that hack/tools/csi-provisioner and
+// hack/tools/csi-snapshotter pin: the DaemonSet must run the same releases.
+func TestDaemonSet_SidecarsMatchE2E(t *testing.T) {
 	ds := one[*appsv1.DaemonSet](t, load(t))
-	if c := container(t, ds, "csi-provisioner"); !strings.HasSuffix(c.Image, ":"+string(m[1])) {
-		t.Errorf("csi-provisioner image %s, but the e2e test runs %s", c.Image, m[1])
+	for _, s := range []struct{ container, gomod, module string }{
+		{"csi-provisioner", "csi-provisioner", `github\.com/kubernetes-csi/external-provisioner/v\d+`},
+		{"csi-snapshotter", "csi-snapshotter", `github\.com/kubernetes-csi/external-snapshotter/v\d+`},
+	} {
+		data, err := os.ReadFile("../../hack/tools/" + s.gomod + "/go.mod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^\s*` + s.module + ` (v\S+)`).FindSubmatch(data)
+		if m == nil {
+			t.Fatalf("hack/tools/%s/go.mod does not require %s", s.gomod, s.module)
+		}
+		if c := container(t, ds, s.container); !strings.HasSuffix(c.Image, ":"+string(m[1])) {
+			t.Errorf("%s image %s, but the e2e test runs %s", s.container, c.Image, m[1])
+		}
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
@@ -226,17 +228,49 @@ func (r release) checkManifest(t *testing.T) {
 	if !bytes.HasSuffix(data, want) {
 		t.Error("localdisk-VERSION.yaml is not the kustomize build of deploy/kubernetes with the image tag VERSION")
 	}
+	var ds *appsv1.DaemonSet
+	var snapshotClasses []string
 	for _, d := range docs {
-		ds, ok := d.(*appsv1.DaemonSet)
-		if !ok {
-			continue
+		switch obj := d.(type) {
+		case *appsv1.DaemonSet:
+			ds = obj
+		case *unstructured.Unstructured:
+			if obj.GetKind() == "VolumeSnapshotClass" {
+				snapshotClasses = append(snapshotClasses, obj.GetName())
+			}
 		}
-		if img := ds.Spec.Template.Spec.Containers[0].Image; img != deploy.Image+":"+r.version {
-			t.Errorf("the release's DaemonSet runs %s, want %s:%s", img, deploy.Image, r.version)
-		}
-		return
 	}
-	t.Error("the release's manifest has no DaemonSet")
+	if ds == nil {
+		t.Fatal("the release's manifest has no DaemonSet")
+	}
+	if img := ds.Spec.Template.Spec.Containers[0].Image; img != deploy.Image+":"+r.version {
+		t.Errorf("the release's DaemonSet runs %s, want %s:%s", img, deploy.Image, r.version)
+	}
+	// Snapshots ship by default: the sidecar at the e2e test's release
+	// (hack/tools/csi-snapshotter) and the VolumeSnapshotClass.
+	snapshotter := "registry.k8s.io/sig-storage/csi-snapshotter:" + toolVersion(t, "csi-snapshotter", "github.com/kubernetes-csi/external-snapshotter/v8")
+	if !slices.ContainsFunc(ds.Spec.Template.Spec.Containers, func(c corev1.Container) bool {
+		return c.Name == "csi-snapshotter" && c.Image == snapshotter
+	}) {
+		t.Errorf("the release's DaemonSet has no csi-snapshotter container running %s", snapshotter)
+	}
+	if !slices.Equal(snapshotClasses, []string{"localdisk"}) {
+		t.Errorf("the release's manifest has VolumeSnapshotClasses %v, want [localdisk]", snapshotClasses)
+	}
+}
+
+// toolVersion is the version of module that hack/tools/<dir>/go.mod requires.
+func toolVersion(t *testing.T, dir, module string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "hack", "tools", dir, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(module) + ` (v\S+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("hack/tools/%s/go.mod does not require %s", dir, module)
+	}
+	return string(m[1])
 }
 
 // checkChart checks the packaged chart's version and appVersion.
@@ -251,30 +285,46 @@ func (r release) checkChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := map[string][]byte{}
 	tr := tar.NewReader(gz)
 	for {
 		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("the packaged chart has no localdisk/Chart.yaml: %v", err)
+		if err == io.EOF {
+			break
 		}
-		if h.Name != "localdisk/Chart.yaml" {
-			continue
+		if err != nil {
+			t.Fatal(err)
 		}
 		data, err := io.ReadAll(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var chart struct {
-			Version    string `json:"version"`
-			AppVersion string `json:"appVersion"`
-		}
-		if err := yaml.Unmarshal(data, &chart); err != nil {
-			t.Fatal(err)
-		}
-		if chart.Version != "0.0.0-test" || chart.AppVersion != r.version {
-			t.Errorf("packaged chart: version %q, appVersion %q; want 0.0.0-test and %s", chart.Version, chart.AppVersion, r.version)
-		}
-		return
+		files[h.Name] = data
+	}
+	data, ok := files["localdisk/Chart.yaml"]
+	if !ok {
+		t.Fatal("the packaged chart has no localdisk/Chart.yaml")
+	}
+	var chart struct {
+		Version    string `json:"version"`
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(data, &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.Version != "0.0.0-test" || chart.AppVersion != r.version {
+		t.Errorf("packaged chart: version %q, appVersion %q; want 0.0.0-test and %s", chart.Version, chart.AppVersion, r.version)
+	}
+	if _, ok := files["localdisk/templates/volumesnapshotclass.yaml"]; !ok {
+		t.Error("the packaged chart has no templates/volumesnapshotclass.yaml")
+	}
+	var values struct {
+		Snapshots struct {
+			Enabled bool `json:"enabled"`
+		} `json:"snapshots"`
+	}
+	if err := yaml.Unmarshal(files["localdisk/values.yaml"], &values); err != nil || !values.Snapshots.Enabled {
+		t.Errorf("the packaged chart's values.yaml: snapshots.enabled %v (%v), want true", values.Snapshots.Enabled, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -35,6 +36,8 @@ type Cluster struct {
 	Admin     kubernetes.Interface
 	APIServer *Process
 	KCM       *Process
+	Dynamic   dynamic.Interface // for the kinds of CRDs (VolumeSnapshots, ...)
+	Tools     Tools
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -54,7 +57,7 @@ func FreePort(t *testing.T) int {
 func Start(t *testing.T, dir string, tl Tools, extraControllers ...string) *Cluster {
 	toolsDir, etcd := tl.Dir, tl.Etcd
 	t.Helper()
-	c := &Cluster{PKI: NewPKI(t, dir)}
+	c := &Cluster{PKI: NewPKI(t, dir), Tools: tl}
 
 	// etcd keeps its data in memory (tmpfs) when it can: it fsyncs a lot.
 	dataParent := "/dev/shm"
@@ -99,6 +102,9 @@ func Start(t *testing.T, dir string, tl Tools, extraControllers ...string) *Clus
 	}
 	WaitHTTP(t, c.APIServer, httpClient, c.URL+"/readyz", c.PKI.AdminToken)
 	if c.Admin, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
 	deploy "github.com/localdisk-csi/localdisk/deploy/kubernetes"
@@ -24,10 +25,14 @@ type Deployment struct {
 	DS      *appsv1.DaemonSet
 	Pod     *corev1.Pod // owner of the CSIStorageCapacity objects
 	Classes []*storagev1.StorageClass
+	// SnapshotClasses are the names of the VolumeSnapshotClasses.
+	SnapshotClasses []string
 }
 
 // CreateManifests creates every object of deploy/kubernetes, so the API
 // server validates them all, plus the namespace ns for the test's objects.
+// The VolumeSnapshotClass needs the snapshot CRDs: it installs them first
+// (InstallSnapshotCRDs).
 func (c *Cluster) CreateManifests(t *testing.T, ctx context.Context, ns string) *Deployment {
 	t.Helper()
 	objs, err := deploy.Load()
@@ -35,6 +40,7 @@ func (c *Cluster) CreateManifests(t *testing.T, ctx context.Context, ns string) 
 		t.Fatal(err)
 	}
 	d := &Deployment{}
+	c.InstallSnapshotCRDs(t, ctx)
 	for _, o := range objs {
 		var err error
 		switch obj := o.Object.(type) {
@@ -57,6 +63,9 @@ func (c *Cluster) CreateManifests(t *testing.T, ctx context.Context, ns string) 
 		case *storagev1.StorageClass:
 			_, err = c.Admin.StorageV1().StorageClasses().Create(ctx, obj, metav1.CreateOptions{})
 			d.Classes = append(d.Classes, obj)
+		case *unstructured.Unstructured:
+			err = c.createUnstructured(t, ctx, obj)
+			d.SnapshotClasses = append(d.SnapshotClasses, obj.GetName())
 		case *appsv1.DaemonSet:
 			// No DaemonSet controller runs: CreateDaemonSetPod makes its pod.
 			d.DS, err = c.Admin.AppsV1().DaemonSets(obj.Namespace).Create(ctx, obj, metav1.CreateOptions{})
@@ -110,14 +119,22 @@ func (c *Cluster) CreateDaemonSetPod(t *testing.T, ctx context.Context, d *Deplo
 // exactly the permissions of the manifests' RBAC.
 func (c *Cluster) StartProvisioner(t *testing.T, ctx context.Context, d *Deployment, dir, toolsDir, csiAddress string) *Process {
 	t.Helper()
+	return c.StartSidecar(t, ctx, d, "csi-provisioner", dir, toolsDir, csiAddress)
+}
+
+// StartSidecar runs the DaemonSet's container name (csi-provisioner,
+// csi-snapshotter) from the binary of that name in toolsDir, as
+// StartProvisioner describes.
+func (c *Cluster) StartSidecar(t *testing.T, ctx context.Context, d *Deployment, name, dir, toolsDir, csiAddress string) *Process {
+	t.Helper()
 	var ctr *corev1.Container
 	for i := range d.Pod.Spec.Containers {
-		if d.Pod.Spec.Containers[i].Name == "csi-provisioner" {
+		if d.Pod.Spec.Containers[i].Name == name {
 			ctr = &d.Pod.Spec.Containers[i]
 		}
 	}
 	if ctr == nil {
-		t.Fatal("the DaemonSet has no csi-provisioner container")
+		t.Fatalf("the DaemonSet has no %s container", name)
 	}
 	args := slices.Clone(ctr.Args)
 	for i, a := range args {
@@ -129,7 +146,7 @@ func (c *Cluster) StartProvisioner(t *testing.T, ctx context.Context, d *Deploym
 	for _, v := range ctr.Env {
 		value, err := fieldValue(d.Pod, v)
 		if err != nil {
-			t.Fatalf("csi-provisioner env %s: %v", v.Name, err)
+			t.Fatalf("%s env %s: %v", name, v.Name, err)
 		}
 		env = append(env, v.Name+"="+value)
 	}
@@ -143,10 +160,14 @@ func (c *Cluster) StartProvisioner(t *testing.T, ctx context.Context, d *Deploym
 	if err != nil {
 		t.Fatalf("requesting a token for the service account: %v", err)
 	}
-	kubeconfig := c.PKI.WriteKubeconfig(t, "csi-provisioner", c.URL, tr.Status.Token)
-	// csi-provisioner reads $KUBECONFIG before --kubeconfig.
+	kubeconfig := c.PKI.WriteKubeconfig(t, name, c.URL, tr.Status.Token)
+	// csi-provisioner reads $KUBECONFIG before --kubeconfig; csi-snapshotter
+	// only --kubeconfig.
 	env = append(env, "KUBECONFIG="+kubeconfig)
-	return StartProcess(t, dir, "csi-provisioner", env, toolsDir+"/csi-provisioner", args...)
+	if name != "csi-provisioner" {
+		args = append(args, "--kubeconfig="+kubeconfig)
+	}
+	return StartProcess(t, dir, name, env, toolsDir+"/"+name, args...)
 }
 
 // fieldValue resolves an environment variable of the DaemonSet the way

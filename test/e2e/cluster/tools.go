@@ -2,8 +2,10 @@
 // components they share: it finds or builds the Kubernetes binaries
 // (hack/build-e2e-tools.sh, cached) and etcd (Debian), starts etcd,
 // kube-apiserver and kube-controller-manager on loopback with a PKI made
-// for the test, and runs processes in their own process groups, stopped
-// and their logs kept (LOCALDISK_E2E_ARTIFACTS) when the test ends.
+// for the test, installs the VolumeSnapshot CRDs with the manifests and
+// runs snapshot-controller and the DaemonSet's sidecars on demand, and runs
+// processes in their own process groups, stopped and their logs kept
+// (LOCALDISK_E2E_ARTIFACTS) when the test ends.
 package cluster
 
 import (
@@ -20,8 +22,9 @@ import (
 
 const (
 	// ToolsEnv names a directory holding kube-apiserver,
-	// kube-controller-manager, kube-scheduler, kubelet and csi-provisioner
-	// to use instead of building them.
+	// kube-controller-manager, kube-scheduler, kubelet, csi-provisioner,
+	// csi-snapshotter, snapshot-controller and crds/ (the VolumeSnapshot
+	// CRDs) to use instead of building them.
 	ToolsEnv = "LOCALDISK_E2E_TOOLS"
 	// buildTimeout bounds hack/build-e2e-tools.sh on a cold machine.
 	buildTimeout = 30 * time.Minute
@@ -41,7 +44,10 @@ func SkipOrFail(t *testing.T, format string, args ...any) {
 
 // Tools are the binaries the tests run.
 type Tools struct {
-	Dir  string // kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, csi-provisioner
+	// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+	// csi-provisioner, csi-snapshotter, snapshot-controller; the
+	// VolumeSnapshot CRDs in crds/ (SnapshotCRDs).
+	Dir  string
 	Etcd string
 }
 

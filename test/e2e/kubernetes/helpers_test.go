@@ -42,7 +42,7 @@ func (e *env) waitFor(t *testing.T, what string, cond func() (done bool, why str
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		for _, p := range []*cluster.Process{e.provisioner, e.KCM, e.APIServer} {
+		for _, p := range append([]*cluster.Process{e.provisioner, e.KCM, e.APIServer}, e.others...) {
 			p.CheckRunning(t)
 		}
 		if !e.plugin.Running() {
@@ -265,17 +265,20 @@ func equalRequirement(a, b corev1.NodeSelectorRequirement) bool {
 	return a.Key == b.Key && a.Operator == b.Operator && strings.Join(a.Values, ",") == strings.Join(b.Values, ",")
 }
 
-// checkNoForbidden fails the test if csi-provisioner was ever refused by
-// the API server: the manifests' RBAC must grant all it needs.
-func (e *env) checkNoForbidden(t *testing.T) {
+// checkNoForbidden fails the test if csi-provisioner (or another sidecar
+// given) was ever refused by the API server: the manifests' RBAC must grant
+// all they need.
+func (e *env) checkNoForbidden(t *testing.T, more ...*cluster.Process) {
 	t.Helper()
-	data, err := os.ReadFile(e.provisioner.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.Contains(line, "forbidden") || strings.Contains(line, "Forbidden") {
-			t.Errorf("csi-provisioner was refused by RBAC: %s", line)
+	for _, p := range append([]*cluster.Process{e.provisioner}, more...) {
+		data, err := os.ReadFile(p.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "forbidden") || strings.Contains(line, "Forbidden") {
+				t.Errorf("%s was refused by RBAC: %s", p.Name, line)
+			}
 		}
 	}
 }

@@ -4,7 +4,9 @@
 // node-deployment mode with capacity tracking, configured from the
 // manifests in deploy/kubernetes. There is no kubelet and no scheduler: the
 // test registers the Node and CSINode as they would, and plays the
-// scheduler by setting the selected-node annotation on PVCs.
+// scheduler by setting the selected-node annotation on PVCs. TestSnapshots
+// adds snapshot-controller and the DaemonSet's csi-snapshotter, and writes
+// and reads volumes through the plugin's node service, as kubelet would.
 //
 // It runs as root (the plugin's PATH pool is a loop disk). The Kubernetes
 // binaries come from hack/build-e2e-tools.sh (built once, then cached) and

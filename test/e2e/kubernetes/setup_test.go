@@ -35,6 +35,9 @@ type env struct {
 	ctx         context.Context // ends with the test
 	plugin      *testutil.Plugin
 	provisioner *cluster.Process
+	others      []*cluster.Process // more components that must keep running (snapshots)
+	dir         string             // the test's files
+	tools       cluster.Tools
 	deployment  *cluster.Deployment
 	pod         *corev1.Pod // the DaemonSet's pod on the node, owner of CSIStorageCapacity
 	classes     []*storagev1.StorageClass
@@ -48,10 +51,9 @@ type env struct {
 // directory.
 func setup(t *testing.T) *env {
 	t.Helper()
-	tl := cluster.RequireTools(t)
-	dir := testutil.ShortTempDir(t)
-	pathRoot := testutil.LoopDisk(t, dir, pathDiskMiB, "ext4")
-	config := testutil.WriteConfig(t, dir, fmt.Sprintf(`pools:
+	return setupPools(t, func(dir string) string {
+		pathRoot := testutil.LoopDisk(t, dir, pathDiskMiB, "ext4")
+		return fmt.Sprintf(`pools:
 - name: root
   kind: root
   path: %s/root
@@ -59,10 +61,20 @@ func setup(t *testing.T) *env {
 - name: path
   kind: path
   path: %s
-`, dir, rootCapacity, pathRoot))
+`, dir, rootCapacity, pathRoot)
+	})
+}
+
+// setupPools is setup with the pools file that pools writes, given the
+// test's directory (it makes the loop disks there).
+func setupPools(t *testing.T, pools func(dir string) string) *env {
+	t.Helper()
+	tl := cluster.RequireTools(t)
+	dir := testutil.ShortTempDir(t)
+	config := testutil.WriteConfig(t, dir, pools(dir))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	e := &env{ctx: ctx, ns: "e2e"}
+	e := &env{ctx: ctx, ns: "e2e", dir: dir, tools: tl}
 	e.plugin = testutil.StartPlugin(t, testutil.BuildPlugin(t), testutil.PluginOptions{
 		Endpoint: dir + "/csi.sock", NodeID: nodeName, StateDir: dir + "/state",
 		ConfigPath: config, LogLevel: "info",
@@ -74,9 +86,12 @@ func setup(t *testing.T) *env {
 	e.registerNode(t)
 	e.CreateDaemonSetPod(t, e.ctx, e.deployment, nodeName, nil)
 	e.pod = e.deployment.Pod
-	e.provisioner = e.StartProvisioner(t, e.ctx, e.deployment, dir, tl.Dir, strings.TrimPrefix(e.plugin.Address(), "unix://"))
+	e.provisioner = e.StartProvisioner(t, e.ctx, e.deployment, dir, tl.Dir, e.socket())
 	return e
 }
+
+// socket is the path of the plugin's socket.
+func (e *env) socket() string { return strings.TrimPrefix(e.plugin.Address(), "unix://") }
 
 // registerNode creates the Node, as kubelet does, and its CSINode with the
 // plugin's entry and topology label, as kubelet does when

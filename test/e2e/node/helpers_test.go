@@ -62,6 +62,13 @@ func (c *containerd) procOrNil() *cluster.Process {
 // createPVC creates a PVC of size bytes in StorageClass class.
 func (e *env) createPVC(t *testing.T, name, class string, size int64, block bool) {
 	t.Helper()
+	e.createPVCFrom(t, name, class, size, block, nil)
+}
+
+// createPVCFrom creates a PVC like createPVC, made from source (its
+// dataSource: a VolumeSnapshot or a PVC) unless source is nil.
+func (e *env) createPVCFrom(t *testing.T, name, class string, size int64, block bool, source *corev1.TypedLocalObjectReference) {
+	t.Helper()
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -70,6 +77,7 @@ func (e *env) createPVC(t *testing.T, name, class string, size int64, block bool
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceStorage: *resource.NewQuantity(size, resource.BinarySI),
 			}},
+			DataSource: source,
 		},
 	}
 	if block {

@@ -205,4 +205,8 @@ dd if=/dev/urandom of=`+devicePath+` bs=4096 count=16; dd if=`+devicePath+` of=/
 	e.scenario(t, "10 kubelet's volume stats show the volume's own capacity on an enforced pool", 4*time.Minute, func(t *testing.T) {
 		e.checkVolumeStats(t)
 	})
+
+	e.scenario(t, "11 pods read a PVC restored from a VolumeSnapshot and a PVC cloned from a PVC", 8*time.Minute, func(t *testing.T) {
+		e.checkSnapshots(t)
+	})
 }
