@@ -286,6 +286,12 @@ func (p *Pool) ApplyLimit(root *os.Root, rec *state.Record) (subvolume uint64, e
 			return 0, err
 		}
 		defer f.Close()
+		// A volume made before its pool had quotas is a plain directory:
+		// its "subvolume" would be the one holding the pool (the whole
+		// filesystem's top level, say), which must never get its limit.
+		if sub, err := quota.IsSubvolume(f); err != nil || !sub {
+			return 0, err
+		}
 		id, err := quota.SubvolumeID(f)
 		if err != nil {
 			return 0, err

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/localdisk-csi/localdisk/driver/csiutil"
+	"github.com/localdisk-csi/localdisk/driver/layout"
 	"github.com/localdisk-csi/localdisk/driver/pool"
 	"github.com/localdisk-csi/localdisk/driver/snapshot"
 	"github.com/localdisk-csi/localdisk/driver/volume"
@@ -30,8 +31,12 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if req.GetSourceVolumeId() == "" {
 		return nil, csiutil.Errorf(codes.InvalidArgument, "source_volume_id is missing")
 	}
-	if len(req.GetParameters()) > 0 {
-		return nil, csiutil.Errorf(codes.InvalidArgument, "CreateSnapshot takes no parameters")
+	for k := range req.GetParameters() {
+		// csi-snapshotter's --extra-create-metadata keys are ignored, as
+		// CreateVolume ignores the provisioner's.
+		if !strings.HasPrefix(k, layout.IgnoredParamPrefix) {
+			return nil, csiutil.Errorf(codes.InvalidArgument, "unknown parameter %q: CreateSnapshot takes none", k)
+		}
 	}
 	snap, err := s.Snapshots.Create(ctx, req.GetName(), req.GetSourceVolumeId())
 	if err != nil {

@@ -21,21 +21,12 @@ func (m *Manager) converge(intents []*Restore) {
 	for _, in := range intents {
 		log := m.log.WithFields(logrus.Fields{"volume_id": in.Volume, "pool": in.Pool})
 		if !known[in.Volume] {
-			p := m.pool(in.Pool)
-			if p == nil || !p.Healthy() {
-				log.Warn("half-done restore in a pool that is not healthy: left for the next start")
-				continue
-			}
-			root, err := p.Open()
-			if err == nil {
-				err = removeVolumeDir(root, p, in.Volume)
-				root.Close()
-			}
-			if err != nil {
-				log.WithError(err).Warn("could not remove the directory of a half-done restore")
+			if err := m.removeRestore(in.Pool, in.Volume); err != nil {
+				log.WithError(err).Warn("could not remove a half-done restore: left for the next start")
 				continue
 			}
 			log.Info("removed a half-done restore")
+			continue
 		}
 		if err := m.restores.Delete(in.Volume); err != nil {
 			log.WithError(err).Warn("could not drop a restore intent")

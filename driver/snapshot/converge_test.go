@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -136,5 +137,56 @@ func TestConverge(t *testing.T) {
 	}
 	if u := f.pool().Usage(nil); u.Allocated != 8*miB+8*miB+8*miB {
 		t.Errorf("allocated %d MiB after start-up, want 24 (two volumes, one snapshot)", u.Allocated/miB)
+	}
+}
+
+// TestRestoreOverLimit: the new volume's limit (a btrfs qgroup) is set
+// before the data lands, so a restore whose data is bigger than the new
+// volume's capacity fails (OUT_OF_RANGE) and leaves nothing. The source is
+// a volume made while the pool had no quotas (a plain directory holding
+// more than its capacity), so its snapshot and the restore are copies.
+func TestRestoreOverLimit(t *testing.T) {
+	f := newFix(t, "btrfs", 320, pool.Spec{Quota: pool.QuotaOff, Capacity: pool.Bytes(200 * miB)})
+	v := f.mustCreate("v", 8*miB)
+	big := make([]byte, 20*miB)
+	for i := range big {
+		big[i] = byte(i * 13)
+	}
+	if err := os.WriteFile(filepath.Join(f.volDir(v.ID), "big"), big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.stop()
+	f.cfg.Pools[0].Quota = pool.QuotaRequired
+	f.start()
+	if m, why := f.snaps.MethodOf(f.pool()); m != Btrfs {
+		t.Fatalf("method %s (%v), want btrfs", m, why)
+	}
+	s := f.snapshot("s", v.ID)
+	_, err := f.restore("r", s.ID, "")
+	if !errors.Is(err, pool.ErrOutOfRange) {
+		out, _ := exec.Command("btrfs", "qgroup", "show", "-re", f.disk).CombinedOutput()
+		t.Fatalf("restore of 20 MiB into 8 MiB = %v, want a copy that does not fit\n%s", err, out)
+	}
+	t.Logf("restore over the limit: %v", err)
+	if f.vols.NameTaken("r") {
+		t.Error("the failed restore left a volume")
+	}
+	if left := entries(t, layout.PoolVolumesDir(f.disk)); len(left) != 1 || left[0] != v.ID {
+		t.Errorf("volume directories after the failed restore: %q", left)
+	}
+	if left := entries(t, filepath.Join(f.stateDir, layout.RestoresDir)); len(left) != 0 {
+		t.Errorf("restore intents left: %q", left)
+	}
+	// With room for the data, the same restore works.
+	src, _, err := f.snaps.Source(s.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3, err := f.create("r3", 32*miB, src.(*source))
+	if err != nil {
+		t.Fatalf("restore into 32 MiB: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(f.volDir(r3.ID), "big")); err != nil || len(got) != len(big) {
+		t.Errorf("restored data: %d bytes, %v", len(got), err)
 	}
 }

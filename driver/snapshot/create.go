@@ -161,6 +161,9 @@ func (m *Manager) snapshotBtrfs(root *os.Root, r *Record) error {
 // `ready` record. A copy that fails is removed, its record dropped and its
 // charge released; the next Create of its name answers the failure.
 func (m *Manager) copy(ctx context.Context, root *os.Root, p *volume.Pool, r *Record) {
+	if snapshotHook != nil {
+		snapshotHook(ctx)
+	}
 	dst := path.Join(layout.SnapshotsDir, r.ID)
 	err := root.Mkdir(dst, 0o700)
 	if errors.Is(err, os.ErrExist) { // a half copy of an earlier run
@@ -197,10 +200,17 @@ func (m *Manager) copy(ctx context.Context, root *os.Root, p *volume.Pool, r *Re
 		log.WithError(rerr).Warn("could not drop the record of a failed snapshot; start-up will")
 		return
 	}
+	if ctx.Err() != nil {
+		return // cancelled by its DeleteSnapshot: nothing to answer
+	}
 	m.mu.Lock()
 	m.failed[r.Name] = failure{source: r.Source, err: fmt.Errorf("snapshot %s: copy failed: %w", r.ID, err)}
 	m.mu.Unlock()
 }
+
+// snapshotHook, when a test sets it, runs before each background copy of
+// a snapshot.
+var snapshotHook func(ctx context.Context)
 
 // await waits up to readyWait (or ctx) for snapshot r's copy, then answers
 // the snapshot as it is, or the copy's failure.

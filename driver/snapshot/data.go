@@ -156,7 +156,7 @@ func copyTree(ctx context.Context, root *os.Root, src, dst string, m Method) err
 // filesystem pool.ErrInsufficientCapacity.
 func spaceErr(err error) error {
 	switch {
-	case err == nil || !errors.Is(err, copytree.ErrNoSpace):
+	case err == nil || !errors.Is(err, copytree.ErrNoSpace) && !errors.Is(err, unix.EDQUOT):
 		return err
 	case errors.Is(err, unix.EDQUOT):
 		return fmt.Errorf("%w: the data does not fit the capacity: %v", pool.ErrOutOfRange, err)

@@ -27,14 +27,15 @@ type Manager struct {
 	// locks: a snapshot's name, then its ID (taken after any volume lock).
 	locks keylock.Locks
 
-	mu      sync.Mutex
-	byID    map[string]*Record  // the records, as last written
-	methods map[string]Method   // decided per pool, once it could be
-	running map[string]*copyJob // background copies, by snapshot ID
-	failed  map[string]failure  // the last failed copy of a name
-	ctx     context.Context     // ends at Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the background copies
+	mu        sync.Mutex
+	byID      map[string]*Record     // the records, as last written
+	methods   map[string]Method      // decided per pool, once it could be
+	running   map[string]*copyJob    // background copies, by snapshot ID
+	restoring map[string]*restoreJob // background copies of restores, by volume ID
+	failed    map[string]failure     // the last failed copy of a name
+	ctx       context.Context        // ends at Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the background copies
 }
 
 // copyJob is a background copy: done is closed when it ends.
@@ -76,7 +77,7 @@ func New(vols *volume.Manager, stateDir string, log *logrus.Entry) (*Manager, er
 		return nil, err
 	}
 	m := &Manager{log: log, vols: vols, recs: recs, restores: restores, byID: map[string]*Record{},
-		methods: map[string]Method{}, running: map[string]*copyJob{}, failed: map[string]failure{}}
+		methods: map[string]Method{}, running: map[string]*copyJob{}, restoring: map[string]*restoreJob{}, failed: map[string]failure{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*Manager, error) {
 		m.Close()
@@ -213,17 +214,6 @@ func (m *Manager) List() []*Snapshot {
 	}
 	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// Charged is what the snapshots of each pool are charged (by pool name).
-func (m *Manager) Charged() map[string]int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[string]int64{}
-	for _, r := range m.byID {
-		out[r.Pool] += r.Capacity
-	}
 	return out
 }
 

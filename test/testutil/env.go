@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -52,6 +53,12 @@ type EnvOptions struct {
 	Env []string
 	// Seccomp is PluginOptions.Seccomp: empty follows LOCALDISK_TEST_SECCOMP.
 	Seccomp string
+	// Snapshots is the ROOT and PATH pools' `snapshots` option ("copy").
+	Snapshots string
+	// PathFS is the PATH pool's filesystem (LoopDisk's fstype; default
+	// ext4), PathQuota its `quota` option (btrfs: "required" makes its
+	// volumes subvolumes).
+	PathFS, PathQuota string
 }
 
 // Env is a running plugin serving a ROOT, a PATH and a MOUNT pool, with a
@@ -93,13 +100,20 @@ func NewEnv(t testing.TB, o EnvOptions) *Env {
 	e := &Env{T: t, Dir: o.Dir, RootDir: filepath.Join(o.Dir, "root"), StateDir: o.StateDir,
 		CODir: filepath.Join(o.Dir, "co"), seccomp: o.Seccomp,
 		Caps: map[string]int64{RootPool: int64(o.RootCapacity) * MiB, PathPool: int64(o.PathCapacity) * MiB}}
-	e.PathDisk = LoopDisk(t, o.Dir, o.PathDiskMiB, "ext4")
+	e.PathDisk = LoopDisk(t, o.Dir, o.PathDiskMiB, cmp.Or(o.PathFS, "ext4"))
 	for range o.MountDisks {
 		e.Disks = append(e.Disks, LoopDisk(t, o.Dir, 32, "ext4"))
 	}
-	cfg := fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: %dMi\n"+
-		"- name: %s\n  kind: path\n  path: %s\n  capacity: %dMi\n- name: %s\n  kind: mount\n  disks:\n",
-		RootPool, e.RootDir, o.RootCapacity, PathPool, e.PathDisk, o.PathCapacity, MountPool)
+	snaps, pathQuota := "", ""
+	if o.Snapshots != "" {
+		snaps = "  snapshots: " + o.Snapshots + "\n"
+	}
+	if o.PathQuota != "" {
+		pathQuota = "  quota: " + o.PathQuota + "\n"
+	}
+	cfg := fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: %dMi\n%s"+
+		"- name: %s\n  kind: path\n  path: %s\n  capacity: %dMi\n%s%s- name: %s\n  kind: mount\n  disks:\n",
+		RootPool, e.RootDir, o.RootCapacity, snaps, PathPool, e.PathDisk, o.PathCapacity, snaps, pathQuota, MountPool)
 	for _, d := range e.Disks {
 		cfg += "  - path: " + d + "\n"
 	}

@@ -20,7 +20,9 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 const inUML = "LOCALDISK_SANITY_IN_UML"
 
 func config(root string) string {
-	return fmt.Sprintf("pools:\n- name: q\n  kind: path\n  path: %s\n  capacity: 256Mi\n  quota: required\n", root)
+	// snapshots: copy matters on ext4 only (full copies under project
+	// quotas); btrfs makes btrfs snapshots, XFS reflinks.
+	return fmt.Sprintf("pools:\n- name: q\n  kind: path\n  path: %s\n  capacity: 256Mi\n  quota: required\n  snapshots: copy\n", root)
 }
 
 // TestSanity_Quota runs csi-sanity on a btrfs pool here, or inside UML on

@@ -1,0 +1,181 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/localdisk-csi/localdisk/driver/layout"
+	"github.com/localdisk-csi/localdisk/driver/pool"
+	"github.com/localdisk-csi/localdisk/driver/volume"
+)
+
+// holdRestores makes each restore's background copy wait until the
+// returned function is called (or the Manager closes).
+func holdRestores(t *testing.T) (release func()) {
+	gate := make(chan struct{})
+	restoreHook = func(ctx context.Context) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	t.Cleanup(func() { restoreHook = nil })
+	return func() { close(gate) }
+}
+
+// TestRestoreOutlastsCaller: a restore whose copy outlasts the caller's
+// context answers the context's error and goes on; the replayed
+// CreateVolume answers once it is done, with the data.
+func TestRestoreOutlastsCaller(t *testing.T) {
+	f := newFix(t, "ext4", 128, pool.Spec{Snapshots: pool.SnapshotsCopy})
+	v := f.mustCreate("v", 8*miB)
+	data := sampleTree(t)
+	data.write(t, f.volDir(v.ID))
+	s := f.snapshot("s", v.ID)
+	release := holdRestores(t)
+
+	src, size, err := f.snaps.Source(s.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, _ := f.vols.ParseSelector(nil)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = f.vols.Create(short, volume.CreateRequest{Name: "r", Required: size, Selector: sel, Source: src})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("restore past the caller's deadline = %v, want DeadlineExceeded", err)
+	}
+	if f.vols.NameTaken("r") {
+		t.Error("a volume is recorded before its copy is done")
+	}
+	wait, cancelWait := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelWait()
+	if err := f.snaps.Delete(wait, s.ID); !errors.Is(err, volume.ErrBusy) {
+		t.Errorf("delete of the snapshot a restore copies = %v, want ErrBusy", err)
+	}
+	release()
+	r, err := f.restore("r", s.ID, "")
+	if err != nil {
+		t.Fatalf("replayed restore: %v", err)
+	}
+	data.check(t, f.volDir(r.ID))
+	if left := entries(t, filepath.Join(f.stateDir, layout.RestoresDir)); len(left) != 0 {
+		t.Errorf("restore intents left: %q", left)
+	}
+	if u := f.pool().Usage(nil); u.Allocated != 8*miB+8*miB+r.Capacity {
+		t.Errorf("allocated %d MiB, want 16 + %d", u.Allocated/miB, r.Capacity/miB)
+	}
+}
+
+// TestRestoreStoppedByClose: Close stops a restore's background copy and
+// waits for it; the next start removes the half volume and its intent.
+func TestRestoreStoppedByClose(t *testing.T) {
+	f := newFix(t, "ext4", 128, pool.Spec{Snapshots: pool.SnapshotsCopy})
+	v := f.mustCreate("v", 8*miB)
+	if err := os.WriteFile(filepath.Join(f.volDir(v.ID), "f"), []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holdRestores(t)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	src, size, err := f.snaps.Source("", v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, _ := f.vols.ParseSelector(nil)
+	if _, err := f.vols.Create(short, volume.CreateRequest{Name: "c", Required: size, Selector: sel, Source: src}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("clone past the caller's deadline = %v, want DeadlineExceeded", err)
+	}
+	id := layout.DirVolumeID("p", "c")
+	if _, err := os.Stat(f.volDir(id)); err != nil {
+		t.Fatalf("the clone's directory is not there while it is filled: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { f.restart(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not stop the background copy")
+	}
+	if _, err := os.Lstat(f.volDir(id)); !os.IsNotExist(err) {
+		t.Errorf("half clone after a restart: %v", err)
+	}
+	if left := entries(t, filepath.Join(f.stateDir, layout.RestoresDir)); len(left) != 0 {
+		t.Errorf("restore intents after a restart: %q", left)
+	}
+	if f.vols.NameTaken("c") {
+		t.Error("the half clone is recorded")
+	}
+}
+
+// TestSnapshotCopyInBackground: a snapshot whose copy takes longer than
+// readyWait is answered not ready, the same by a repeated Create, never
+// listed as ready until its copy is done; a delete meanwhile cancels it.
+func TestSnapshotCopyInBackground(t *testing.T) {
+	f := newFix(t, "ext4", 128, pool.Spec{Snapshots: pool.SnapshotsCopy})
+	v := f.mustCreate("v", 8*miB)
+	data := sampleTree(t)
+	data.write(t, f.volDir(v.ID))
+	gate := make(chan struct{})
+	snapshotHook = func(ctx context.Context) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	defer func() { snapshotHook = nil }()
+	defer func(d time.Duration) { readyWait = d }(readyWait)
+	readyWait = 100 * time.Millisecond
+
+	s, err := f.snaps.Create(ctx(t), "s", v.ID)
+	if err != nil || s.Ready {
+		t.Fatalf("Create while the copy waits = %+v, %v; want not ready", s, err)
+	}
+	again, err := f.snaps.Create(ctx(t), "s", v.ID)
+	if err != nil || again.ID != s.ID || again.Ready {
+		t.Errorf("repeated Create = %+v, %v; want the same, not ready", again, err)
+	}
+	if got, _ := f.snaps.Get(s.ID); got == nil || got.Ready {
+		t.Errorf("Get while copying = %+v, want not ready", got)
+	}
+	if _, _, err := f.snaps.Source(s.ID, ""); !errors.Is(err, ErrNotReady) {
+		t.Errorf("restore from a snapshot still copying = %v, want ErrNotReady", err)
+	}
+	close(gate)
+	ready := f.snapshot("s", v.ID)
+	if ready.ID != s.ID {
+		t.Fatalf("ready snapshot %s, want %s", ready.ID, s.ID)
+	}
+	r, err := f.restore("r", s.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data.check(t, f.volDir(r.ID))
+
+	// A delete cancels a copy that runs.
+	snapshotHook = func(ctx context.Context) { <-ctx.Done() }
+	s2, err := f.snaps.Create(ctx(t), "s2", v.ID)
+	if err != nil || s2.Ready {
+		t.Fatalf("second snapshot = %+v, %v; want not ready", s2, err)
+	}
+	if err := f.snaps.Delete(ctx(t), s2.ID); err != nil {
+		t.Fatalf("delete of a snapshot still copying: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := f.snaps.Get(s2.ID); errors.Is(err, ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted snapshot is still there")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := entries(t, layout.PoolSnapshotsDir(f.disk)); len(left) != 1 || left[0] != s.ID {
+		t.Errorf("snapshot data: %q, want only %s", left, s.ID)
+	}
+}
