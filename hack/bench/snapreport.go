@@ -84,6 +84,9 @@ func ratioOf(d, ref time.Duration) string {
 	if ref <= 0 || d <= 0 {
 		return ""
 	}
+	if r := float64(d) / float64(ref); r < 0.1 {
+		return fmt.Sprintf("%.4f×", r)
+	}
 	return fmt.Sprintf("%.2f×", float64(d)/float64(ref))
 }
 

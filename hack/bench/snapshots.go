@@ -57,10 +57,14 @@ func snapOneFS(ctx context.Context, o *options, dir, bin string, fs snapFS, rep 
 		return err
 	}
 	// Room for the source, the snapshot and the restored volume of the
-	// largest size, each with its capacity's slack, and the filesystem's own.
+	// largest size, each with its capacity's slack, and the filesystem's
+	// own; and one capacity more: where capacities are not enforced the
+	// plugin also keeps free what a copied snapshot is charged, as if its
+	// data were still to be written (capacity.Room). The image is sparse.
 	largest := volCapacity(o.snapSizes[len(o.snapSizes)-1])
-	progress("%s: making a %s loop disk of %d GiB (sparse)", fs.name, fs.fstype, (3*largest+4<<30)>>30)
-	disk, err := load.NewLoopDisk(ctx, dir, 3*largest+4<<30, fs.mkfs, fs.fstype, "")
+	imageSize := 4*largest + 4<<30
+	progress("%s: making a %s loop disk of %d GiB (sparse)", fs.name, fs.fstype, imageSize>>30)
+	disk, err := load.NewLoopDisk(ctx, dir, imageSize, fs.mkfs, fs.fstype, "")
 	if err != nil {
 		return err
 	}
