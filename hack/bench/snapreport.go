@@ -19,7 +19,7 @@ type snapRow struct {
 	cpReflink    time.Duration // cp -a --reflink=always + syncfs (cold); 0: not measured
 	btrfsSnap    time.Duration // btrfs subvolume snapshot -r of the source (cold); 0: not measured
 	snapshot     time.Duration // CreateSnapshot until ready_to_use (cold)
-	snapCalls    int           // CreateSnapshot + GetSnapshot calls
+	snapCalls    int           // CreateSnapshot + GetSnapshot calls (polled every 10 ms)
 	snapSpace    int64         // free space the snapshot took (statfs, after syncfs)
 	restore      time.Duration // CreateVolume from the snapshot until it succeeds (cold)
 	restoreCalls int           // CreateVolume calls (replayed after DEADLINE_EXCEEDED)
@@ -113,23 +113,19 @@ func (r *snapReport) print(w io.Writer) {
 		fmt.Fprintf(w, "- **FAILED**: %s (rows without ✓ are partial)\n", r.failed)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| fs | method | data | files | snapshot (ready) | restore | snapshot space | reference | snapshot ÷ ref | restore ÷ ref | ÷ cp -a (snapshot / restore) | DeleteSnapshot / DeleteVolume | restored data |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| fs | method | data | files | snapshot (ready) | restore | snapshot space | reference | snapshot ÷ ref | restore ÷ ref | ÷ cp -a (snapshot / restore) | DeleteSnapshot / DeleteVolume | calls (snapshot / restore) | restored data |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.rows {
 		name, ref := x.reference()
 		check := "—"
 		if x.ok {
 			check = fmt.Sprintf("✓ %d files, %s; %d sha256", x.files, gib(x.bytes), x.sampled)
 		}
-		calls := ""
-		if x.snapCalls > 1 || x.restoreCalls > 1 {
-			calls = fmt.Sprintf(" (%d / %d calls)", x.snapCalls, x.restoreCalls)
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s%s | %s | %s: %s | %s | %s | %s / %s | %s / %s | %s |\n",
-			x.fs, x.method, gib(x.bytes), x.files, secs(x.snapshot), secs(x.restore), calls, spaceOf(x.snapSpace),
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s | %s: %s | %s | %s | %s / %s | %s / %s | %d / %d | %s |\n",
+			x.fs, x.method, gib(x.bytes), x.files, secs(x.snapshot), secs(x.restore), spaceOf(x.snapSpace),
 			name, secs(ref), ratioOf(x.snapshot, ref), ratioOf(x.restore, ref),
 			ratioOf(x.snapshot, x.cpFull), ratioOf(x.restore, x.cpFull),
-			secs(x.delSnapshot), secs(x.delRestored), check)
+			secs(x.delSnapshot), secs(x.delRestored), x.snapCalls, x.restoreCalls, check)
 	}
 	fmt.Fprintln(w, "\nWhat the disk does with the same data (cold cache each):")
 	fmt.Fprintln(w)
