@@ -147,12 +147,13 @@ func (s *Server) contentSource(cs *csi.VolumeContentSource, req *volume.CreateRe
 	default:
 		return csiutil.Errorf(codes.InvalidArgument, "volume_content_source names neither a snapshot nor a volume")
 	}
-	if req.Block {
-		return csiutil.Errorf(codes.InvalidArgument, "volume_content_source: a block volume cannot be filled from a directory volume's data")
-	}
-	src, size, err := s.Snapshots.Source(snapID, volID)
+	src, size, err := s.Snapshots.Source(snapID, volID) // a missing source first: NOT_FOUND
 	if err != nil {
 		return csiutil.ToStatus(err)
+	}
+	if req.Block {
+		// "Source incompatible or not supported | 3 INVALID_ARGUMENT".
+		return csiutil.Errorf(codes.InvalidArgument, "volume_content_source: a block volume cannot be filled from a directory volume's data")
 	}
 	if req.Limit > 0 && req.Limit < size {
 		return csiutil.ToStatus(fmt.Errorf("%w: limit_bytes %d is below the source's %d bytes", pool.ErrOutOfRange, req.Limit, size))
