@@ -162,8 +162,15 @@ mesos-examples: ## Regenerate deploy/mesos's profiles, provider and isolator con
 	$(GO) test -count=1 -run '^TestMesosExamples$$' ./cmd/localdisk -args -update
 
 .PHONY: bench
-bench: ## Measure the plugin against the syscall limit (hack/bench; as root; not part of test).
+bench: bench-cycle bench-snapshots ## Run every measurement of hack/bench (as root; not part of test; about 15 min).
+
+.PHONY: bench-cycle
+bench-cycle: ## Measure the volume cycle against the syscall limit (hack/bench; as root).
 	$(GO) run ./hack/bench $(BENCH_ARGS)
+
+.PHONY: bench-snapshots
+bench-snapshots: ## Measure snapshots and restores of 1 GiB and 8 GiB on btrfs, XFS (reflink) and ext4 (copy) (hack/bench --snapshots; as root).
+	$(GO) run ./hack/bench --snapshots $(BENCH_SNAPSHOT_ARGS)
 
 .PHONY: e2e-tools
 e2e-tools: ## Build kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, csi-provisioner, csi-snapshotter and snapshot-controller (and take the VolumeSnapshot CRDs) for the e2e tests (cached).

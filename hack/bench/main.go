@@ -7,6 +7,8 @@
 //	go run ./hack/bench                      # build and start the plugin, W=1,4,16, 3 runs
 //	go run ./hack/bench --endpoint unix:///run/csi.sock --pid 1234 --params pool=root
 //	go run ./hack/bench --startup --volumes 10000   # start-up, idle RSS, ListVolumes, GetCapacity
+//	go run ./hack/bench --snapshots --snapshot-sizes 1Gi,8Gi --snapshot-files 10000
+//	                                         # snapshot and restore on btrfs, XFS (reflink), ext4 (copy)
 //
 // It needs root (mounts). Everything it makes lives in one temporary
 // directory on a real disk (--dir; tmpfs is refused), which is removed at
@@ -56,6 +58,12 @@ type options struct {
 	dropCaches bool
 	perf       string
 	filled     int
+
+	snapshots   bool
+	snapSizes   []int64
+	snapFiles   int
+	snapFS      map[string]bool
+	snapTimeout time.Duration
 }
 
 func main() { os.Exit(run()) }
@@ -99,6 +107,11 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.dropCaches, "drop-caches", false, "with --startup: drop the page cache before each start (cold start; affects the whole machine)")
 	flag.IntVar(&o.filled, "filled", 10000, "then measure the full cycle again with this many existing volumes (0: skip; only with the bench's own plugin)")
 	flag.StringVar(&o.perf, "perf", "", "record `perf record -g` of the plugin into this file during the first full-cycle run with the most workers")
+	flag.BoolVar(&o.snapshots, "snapshots", false, "measure a snapshot and a restore of a volume of each --snapshot-sizes on btrfs, XFS with reflink and ext4 with snapshots: copy instead")
+	snapSizes := flag.String("snapshot-sizes", "1Gi,8Gi", "with --snapshots: the data sizes, ascending")
+	flag.IntVar(&o.snapFiles, "snapshot-files", 10000, "with --snapshots: the files the data is in")
+	snapFSList := flag.String("snapshot-fs", "btrfs,xfs,ext4", "with --snapshots: the filesystems (btrfs: btrfs snapshots, xfs: reflink, ext4: full copy)")
+	flag.DurationVar(&o.snapTimeout, "snapshot-timeout", 10*time.Minute, "with --snapshots: the deadline of each CreateVolume from a snapshot (replayed after DEADLINE_EXCEEDED)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -132,6 +145,25 @@ func parseFlags() (*options, error) {
 	}
 	if o.runs < 1 || o.creates < 1 || o.duration <= 0 {
 		return nil, errors.New("--runs, --creates and --duration must be positive")
+	}
+	if o.snapSizes, err = parseSizes(*snapSizes); err != nil {
+		return nil, fmt.Errorf("--snapshot-sizes: %w", err)
+	}
+	o.snapFS = map[string]bool{}
+	for _, f := range strings.Split(*snapFSList, ",") {
+		if f = strings.TrimSpace(f); !slices.ContainsFunc(snapFilesystems, func(s snapFS) bool { return s.name == f }) {
+			return nil, fmt.Errorf("--snapshot-fs: unknown filesystem %q (want btrfs, xfs, ext4)", f)
+		}
+		o.snapFS[f] = true
+	}
+	if o.snapFiles < 1 || o.snapTimeout <= 0 {
+		return nil, errors.New("--snapshot-files and --snapshot-timeout must be positive")
+	}
+	if (o.startup || o.snapshots) && o.endpoint != "" {
+		return nil, errors.New("--startup and --snapshots start their own plugin: they cannot be combined with --endpoint")
+	}
+	if o.startup && o.snapshots {
+		return nil, errors.New("--startup and --snapshots are separate runs")
 	}
 	if o.startup && o.endpoint != "" {
 		return nil, errors.New("--startup starts its own plugin: it cannot be combined with --endpoint")
@@ -189,11 +221,14 @@ func bench(ctx context.Context, o *options) (err error) {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", rerr))
 		}
 	}()
-	if o.startup || o.endpoint == "" {
+	if o.startup || o.snapshots || o.endpoint == "" {
 		progress("building ./cmd/localdisk")
 		bin, err := load.Build(ctx, dir)
 		if err != nil {
 			return err
+		}
+		if o.snapshots {
+			return runSnapshots(ctx, o, dir, bin)
 		}
 		if in, err = load.NewInstance(dir, bin); err != nil {
 			return err

@@ -30,11 +30,22 @@ type Instance struct {
 // NewInstance writes the pools file of an instance in dir (which must
 // exist, with a short path: it holds the socket).
 func NewInstance(dir, bin string) (*Instance, error) {
+	pool := filepath.Join(dir, "pool")
+	in, err := NewInstanceWithPools(dir, bin,
+		fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: 1Pi\n", PoolName, pool))
+	if in != nil {
+		in.PoolDir = pool
+	}
+	return in, err
+}
+
+// NewInstanceWithPools writes the pools file poolsYAML instead; PoolDir
+// is empty (the pools are the caller's).
+func NewInstanceWithPools(dir, bin, poolsYAML string) (*Instance, error) {
 	in := &Instance{Dir: dir, Bin: bin, Endpoint: "unix://" + filepath.Join(dir, "csi.sock"),
-		StateDir: filepath.Join(dir, "state"), PoolDir: filepath.Join(dir, "pool"),
-		LogPath: filepath.Join(dir, "plugin.log"), ConfigPath: filepath.Join(dir, "pools.yaml"), LogLevel: "info"}
-	cfg := fmt.Sprintf("pools:\n- name: %s\n  kind: root\n  path: %s\n  capacity: 1Pi\n", PoolName, in.PoolDir)
-	if err := os.WriteFile(in.ConfigPath, []byte(cfg), 0o644); err != nil {
+		StateDir: filepath.Join(dir, "state"),
+		LogPath:  filepath.Join(dir, "plugin.log"), ConfigPath: filepath.Join(dir, "pools.yaml"), LogLevel: "info"}
+	if err := os.WriteFile(in.ConfigPath, []byte(poolsYAML), 0o644); err != nil {
 		return nil, err
 	}
 	return in, nil
