@@ -40,6 +40,9 @@ type Pool struct {
 	// logged.
 	used       atomic.Int64
 	overLogged atomic.Bool
+	// settled reports what of its allocation is written already and never
+	// grows (ready snapshots: SetSettled); nil: nothing.
+	settled atomic.Pointer[func() int64]
 }
 
 // NewPool is the capacity side of p, whose root (ROOT/PATH) is dir.

@@ -3,6 +3,8 @@ package capacity
 import (
 	"testing"
 	"time"
+
+	"github.com/localdisk-csi/localdisk/driver/pool"
 )
 
 func TestPacer_SleepsItsShare(t *testing.T) {
@@ -18,4 +20,26 @@ func TestPacer_SleepsItsShare(t *testing.T) {
 	p = NewPacer(1)
 	p.sleep = func(time.Duration) { t.Fatal("a pacer at a whole CPU slept") }
 	p.Step(time.Second)
+}
+
+// A settled allocation (a ready snapshot's charge) is not held back from
+// the room a second time: its data is already gone from the free space.
+func TestRoom_SettledIsNotUnwritten(t *testing.T) {
+	base := t.TempDir()
+	p := NewPool(pool.New(pool.Spec{Name: "r", Kind: pool.Root, Path: base, Reserve: &pool.Amount{Bytes: 1}}, 1<<50, nil), base)
+	all := []*Pool{p}
+	before, _, ok := Room(p, all)
+	if !ok {
+		t.Skip("no statfs")
+	}
+	const charge = 512 * MiB
+	p.Charge(charge)
+	held, _, _ := Room(p, all)
+	if d := before - held; d < charge-2*MiB || d > charge+2*MiB {
+		t.Fatalf("an unwritten charge of %d took %d off the room", charge, d)
+	}
+	p.SetSettled(func() int64 { return charge })
+	if settled, _, _ := Room(p, all); settled < before-2*MiB {
+		t.Errorf("room with the charge settled: %d, want about %d as without it", settled, before)
+	}
 }

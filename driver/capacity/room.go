@@ -33,9 +33,22 @@ func Room(p *Pool, all []*Pool) (room int64, dev uint64, ok bool) {
 			reserve = max(reserve, q.Spec.ReserveOf(total))
 		}
 		used, _ := q.MeasuredUse()
-		unwritten += max(q.Usage(nil).Allocated-used, 0)
+		unwritten += max(q.Usage(nil).Allocated-used-q.settledBytes(), 0)
 	}
 	return pool.FloorMiB(max(free-reserve-unwritten, 0)), dev, true
+}
+
+// SetSettled tells Room what of the pool's allocation is written already
+// and never grows: the charges of its ready snapshots (driver/snapshot),
+// whose data the filesystem's free space shows gone already and which
+// must not be held back a second time as still to be written.
+func (p *Pool) SetSettled(f func() int64) { p.settled.Store(&f) }
+
+func (p *Pool) settledBytes() int64 {
+	if f := p.settled.Load(); f != nil {
+		return (*f)()
+	}
+	return 0
 }
 
 // Filesystem is the size and the free space (for unprivileged writers) of

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,6 +58,10 @@ func TestRestoreOutlastsCaller(t *testing.T) {
 	if err := f.snaps.Delete(wait, s.ID); !errors.Is(err, volume.ErrBusy) {
 		t.Errorf("delete of the snapshot a restore copies = %v, want ErrBusy", err)
 	}
+	// The filesystem fills meanwhile: it has room for the copy's data but
+	// less than the volume's size beyond the reserve. The replay must not
+	// ask for room again: the running copy took it at the first call.
+	fillTo(t, f.pool().Dir, f.pool().Spec, 5*miB)
 	release()
 	r, err := f.restore("r", s.ID, "")
 	if err != nil {
@@ -178,4 +183,23 @@ func TestSnapshotCopyInBackground(t *testing.T) {
 	if left := entries(t, layout.PoolSnapshotsDir(f.disk)); len(left) != 1 || left[0] != s.ID {
 		t.Errorf("snapshot data: %q, want only %s", left, s.ID)
 	}
+}
+
+// fillTo writes a file in dir until its filesystem has only left bytes
+// free beyond spec's reserve.
+func fillTo(t *testing.T, dir string, spec pool.Spec, left int64) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
+	n := free - spec.ReserveOf(total) - left
+	if n <= 0 {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(dir, "filler")) })
 }

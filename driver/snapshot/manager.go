@@ -115,6 +115,12 @@ func New(vols *volume.Manager, stateDir string, log *logrus.Entry) (*Manager, er
 			p.Charge(r.Capacity)
 		}
 	}
+	for _, p := range vols.Pools() {
+		if p.Kind.Directory() {
+			name := p.Name
+			p.SetSettled(func() int64 { return m.settled(name) })
+		}
+	}
 	m.converge(intents)
 	return m, nil
 }
@@ -144,6 +150,22 @@ func (m *Manager) pool(name string) *volume.Pool {
 		}
 	}
 	return nil
+}
+
+// settled is what pool's snapshots whose data is complete (ready, or
+// being deleted) are charged: written once, never more
+// (capacity.Pool.SetSettled). A copy still running may write up to its
+// charge, so it is not settled.
+func (m *Manager) settled(pool string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, r := range m.byID {
+		if r.Pool == pool && r.Phase != Copying {
+			n += r.Capacity
+		}
+	}
+	return n
 }
 
 // record is a copy of snapshot id's record, nil if none.

@@ -58,6 +58,13 @@ func (m *Manager) Source(snapshotID, volumeID string) (fill.Source, int64, error
 func (s *source) ID() string   { return s.id }
 func (s *source) Pool() string { return s.pool }
 
+// Filling reports that a restore of volume id is still copying.
+func (s *source) Filling(id string) bool {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.m.restoring[id] != nil
+}
+
 // srcDir is the source's directory inside the pool's data directory.
 func (s *source) srcDir() string {
 	if s.snapshot {

@@ -141,8 +141,8 @@ func (m *Manager) createDir(ctx context.Context, held *keylock.Held, p *Pool, re
 		return m.makeAndRecord(ctx, root, p, rec, req.Source)
 	}
 	// What the filesystem can still take beyond the pool's reserve bounds
-	// a volume as the pool's own accounting does.
-	if room, _, ok := m.room(p); ok && size <= p.Capacity() {
+	// a volume as the pool's accounting does (a running fill's first call).
+	if room, _, ok := m.room(p); ok && size <= p.Capacity() && !fill.Filling(req.Source, id) {
 		if req.Required > 0 && size > room || room < pool.MiB {
 			p.ReleaseProject(pid)
 			return nil, fmt.Errorf("%w: pool %q: its filesystem has %d bytes free beyond its reserve", pool.ErrInsufficientCapacity, p.Name, room)

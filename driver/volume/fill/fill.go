@@ -29,7 +29,14 @@ type Source interface {
 	// Done follows a successful Fill once the record was written
 	// (recorded) or could not be (the data is then removed again).
 	Done(rec *state.Record, recorded bool)
+	// Filling reports that a fill of volume id from it is still running
+	// (an earlier call's, whose caller gave up): its data is partly on
+	// the disk already, so the filesystem's room must not be asked again.
+	Filling(id string) bool
 }
+
+// Filling is src.Filling(id), false without a source.
+func Filling(src Source, id string) bool { return src != nil && src.Filling(id) }
 
 // ErrInvalid is volume.ErrInvalid (defined here, where Candidates wraps it).
 var ErrInvalid = errors.New("invalid argument")
