@@ -4,6 +4,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/localdisk-csi/localdisk/driver/volume"
+	"github.com/localdisk-csi/localdisk/driver/volume/health"
 )
 
 // VolumeHealth is the CSI form of a volume's conditions (volume.Health):
@@ -13,9 +14,9 @@ func VolumeHealth(id string, conds []volume.Condition) *csi.VolumeHealth {
 	for _, c := range conds {
 		status := csi.VolumeHealthErrorType_DEGRADED
 		switch c.Severity {
-		case volume.Inaccessible:
+		case health.Inaccessible:
 			status = csi.VolumeHealthErrorType_INACCESSIBLE
-		case volume.DataLoss:
+		case health.DataLoss:
 			status = csi.VolumeHealthErrorType_DATA_LOSS
 		}
 		h.HealthStatuses = append(h.HealthStatuses, &csi.VolumeHealth_VolumeHealthEntry{

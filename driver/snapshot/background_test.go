@@ -117,9 +117,13 @@ func TestRestoreStoppedByClose(t *testing.T) {
 	}
 }
 
-// TestSnapshotCopyInBackground: a snapshot whose copy takes longer than
-// readyWait is answered not ready, the same by a repeated Create, never
-// listed as ready until its copy is done; a delete meanwhile cancels it.
+// TestSnapshotCopyInBackground: a copy is cut only when it is done, so
+// CreateSnapshot blocks until then (spec.md: "MUST block until the snapshot
+// is cut"); a caller whose deadline passes gets it (DEADLINE_EXCEEDED) and
+// the copy goes on; a repeated Create answers the same snapshot, ready. A
+// snapshot still copying is neither listed nor got. Meanwhile the source
+// volume's lock is free (its node operations go on), but DeleteVolume
+// refuses it; a DeleteSnapshot cancels a copy that runs.
 func TestSnapshotCopyInBackground(t *testing.T) {
 	f := newFix(t, "ext4", 128, pool.Spec{Snapshots: pool.SnapshotsCopy})
 	v := f.mustCreate("v", 8*miB)
@@ -133,27 +137,37 @@ func TestSnapshotCopyInBackground(t *testing.T) {
 		}
 	}
 	defer func() { snapshotHook = nil }()
-	defer func(d time.Duration) { readyWait = d }(readyWait)
-	readyWait = 100 * time.Millisecond
 
-	s, err := f.snaps.Create(ctx(t), "s", v.ID)
-	if err != nil || s.Ready {
-		t.Fatalf("Create while the copy waits = %+v, %v; want not ready", s, err)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if s, err := f.snaps.Create(short, "s", v.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Create while the copy waits = %+v, %v; want DeadlineExceeded", s, err)
 	}
-	again, err := f.snaps.Create(ctx(t), "s", v.ID)
-	if err != nil || again.ID != s.ID || again.Ready {
-		t.Errorf("repeated Create = %+v, %v; want the same, not ready", again, err)
+	id := layout.SnapshotID("p", "s")
+	if got, err := f.snaps.Get(id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get while copying = %+v, %v; want ErrNotFound (not cut yet)", got, err)
 	}
-	if got, _ := f.snaps.Get(s.ID); got == nil || got.Ready {
-		t.Errorf("Get while copying = %+v, want not ready", got)
+	for _, l := range f.snaps.List() {
+		if l.ID == id {
+			t.Errorf("a snapshot still copying is listed")
+		}
 	}
-	if _, _, err := f.snaps.Source(s.ID, ""); !errors.Is(err, ErrNotReady) {
+	if _, _, err := f.snaps.Source(id, ""); !errors.Is(err, ErrNotReady) {
 		t.Errorf("restore from a snapshot still copying = %v, want ErrNotReady", err)
 	}
+	// The source's lock is free: a node operation would get it at once.
+	unlock, err := f.vols.Lock(ctx(t), volume.IDKey(v.ID))
+	if err != nil {
+		t.Fatalf("the source's lock is held during the copy: %v", err)
+	}
+	unlock()
+	if err := f.vols.Delete(ctx(t), v.ID); !errors.Is(err, volume.ErrInUse) {
+		t.Errorf("DeleteVolume of the source during its copy = %v, want ErrInUse", err)
+	}
 	close(gate)
-	ready := f.snapshot("s", v.ID)
-	if ready.ID != s.ID {
-		t.Fatalf("ready snapshot %s, want %s", ready.ID, s.ID)
+	s, err := f.snaps.Create(ctx(t), "s", v.ID)
+	if err != nil || !s.Ready || s.ID != id {
+		t.Fatalf("repeated Create = %+v, %v; want %s, ready", s, err, id)
 	}
 	r, err := f.restore("r", s.ID, "")
 	if err != nil {
@@ -163,25 +177,20 @@ func TestSnapshotCopyInBackground(t *testing.T) {
 
 	// A delete cancels a copy that runs.
 	snapshotHook = func(ctx context.Context) { <-ctx.Done() }
-	s2, err := f.snaps.Create(ctx(t), "s2", v.ID)
-	if err != nil || s2.Ready {
-		t.Fatalf("second snapshot = %+v, %v; want not ready", s2, err)
+	short2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if _, err := f.snaps.Create(short2, "s2", v.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second snapshot = %v; want DeadlineExceeded", err)
 	}
-	if err := f.snaps.Delete(ctx(t), s2.ID); err != nil {
+	id2 := layout.SnapshotID("p", "s2")
+	if err := f.snaps.Delete(ctx(t), id2); err != nil {
 		t.Fatalf("delete of a snapshot still copying: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := f.snaps.Get(s2.ID); errors.Is(err, ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a deleted snapshot is still there")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if left := entries(t, layout.PoolSnapshotsDir(f.disk)); len(left) != 1 || left[0] != s.ID {
 		t.Errorf("snapshot data: %q, want only %s", left, s.ID)
+	}
+	if err := f.vols.Delete(ctx(t), r.ID); err != nil {
+		t.Errorf("delete of the restored volume: %v", err)
 	}
 }
 

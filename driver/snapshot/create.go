@@ -18,8 +18,7 @@ import (
 // Create takes a snapshot called name of volume source, or returns the one
 // of that name already taken of it (ErrAlreadyExists when it was taken of
 // another volume). A btrfs snapshot is ready at once; a copy goes on in
-// the background, and the snapshot is answered not ready when it takes
-// longer than readyWait; a repeated Create answers it as it is then.
+// the background, and Create waits for it (see await).
 // Errors: volume.ErrNotFound (no such source), ErrNotSupported (its pool
 // cannot snapshot), pool.ErrInsufficientCapacity (the pool has no room
 // for the charge, or the copy did not fit).
@@ -44,8 +43,8 @@ func (m *Manager) Create(ctx context.Context, name, source string) (*Snapshot, e
 	if failed && f.source == source {
 		return nil, f.err // answered once; the next call tries again
 	}
-	// The source is neither deleted nor expanded meanwhile: its lock is
-	// held until the snapshot is made (by a background copy to its end).
+	// The source's lock is held until its snapshot is made (btrfs) or its
+	// copy is started; DeleteVolume then refuses it until the copy is done.
 	unlockVol, err := m.vols.Lock(ctx, volume.IDKey(source))
 	if err != nil {
 		return nil, err
@@ -111,16 +110,17 @@ func (m *Manager) start(ctx context.Context, name, source string, unlockVol func
 	}
 	failpoint.Inject(failpoint.SnapshotCopying)
 	jctx, cancel := context.WithCancel(m.ctx)
-	job := &copyJob{cancel: cancel, done: make(chan struct{})}
+	job := &copyJob{source: source, cancel: cancel, done: make(chan struct{})}
 	m.mu.Lock()
 	m.running[r.ID] = job
 	m.mu.Unlock()
+	// From here DeleteVolume refuses the source (Manager.copying): its lock
+	// is released when start returns, so that its node operations (a pod
+	// starting or stopping on it) go on during a copy of any length.
 	m.wg.Add(1)
-	owned = true
 	go func() {
 		defer m.wg.Done()
 		defer close(job.done)
-		defer unlockVol()
 		defer idHeld.Unlock()
 		defer root.Close()
 		defer cancel()
@@ -212,19 +212,20 @@ func (m *Manager) copy(ctx context.Context, root *os.Root, p *volume.Pool, r *Re
 // a snapshot.
 var snapshotHook func(ctx context.Context)
 
-// await waits up to readyWait (or ctx) for snapshot r's copy, then answers
-// the snapshot as it is, or the copy's failure.
+// await waits for snapshot r's copy, then answers the snapshot, or the
+// copy's failure. A copy is cut only when it is done: "CreateSnapshot is a
+// synchronous call and it MUST block until the snapshot is cut" (spec.md,
+// CreateSnapshot), so a copy that outlasts ctx answers ctx's error
+// (DEADLINE_EXCEEDED) and goes on; the CO's repeated call answers it.
 func (m *Manager) await(ctx context.Context, r *Record) (*Snapshot, error) {
 	m.mu.Lock()
 	job := m.running[r.ID]
 	m.mu.Unlock()
 	if job != nil {
-		t := time.NewTimer(readyWait)
-		defer t.Stop()
 		select {
 		case <-job.done:
-		case <-t.C:
 		case <-ctx.Done():
+			return nil, fmt.Errorf("snapshot %s is still being copied; it goes on: %w", r.ID, ctx.Err())
 		}
 	}
 	if now := m.record(r.ID); now != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -40,6 +39,7 @@ type Manager struct {
 
 // copyJob is a background copy: done is closed when it ends.
 type copyJob struct {
+	source string // the volume it reads
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -48,10 +48,6 @@ type failure struct {
 	source string
 	err    error
 }
-
-// readyWait is how long CreateSnapshot waits for a background copy before
-// it answers ready_to_use false (a variable for tests).
-var readyWait = 2 * time.Second
 
 // Lock key classes of the snapshot locks.
 const (
@@ -115,6 +111,7 @@ func New(vols *volume.Manager, stateDir string, log *logrus.Entry) (*Manager, er
 			p.Charge(r.Capacity)
 		}
 	}
+	vols.SetCopying(m.copying)
 	for _, p := range vols.Pools() {
 		if p.Kind.Directory() {
 			name := p.Name
@@ -152,16 +149,36 @@ func (m *Manager) pool(name string) *volume.Pool {
 	return nil
 }
 
-// settled is what pool's snapshots whose data is complete (ready, or
-// being deleted) are charged: written once, never more
+// copying names a copy that reads volume id: a snapshot's, or a clone's
+// ("" for none). DeleteVolume refuses the volume meanwhile (its lock is
+// not held during the copy, so that the volume's node operations go on).
+func (m *Manager) copying(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for sid, j := range m.running {
+		if j.source == id {
+			return "being copied into snapshot " + sid
+		}
+	}
+	for vid, j := range m.restoring {
+		if j.source == id && !j.finished() {
+			return "being cloned into volume " + vid
+		}
+	}
+	return ""
+}
+
+// settled is what pool's full-copy snapshots whose data is complete
+// (ready, or being deleted) are charged: written once, never more
 // (capacity.Pool.SetSettled). A copy still running may write up to its
-// charge, so it is not settled.
+// charge; a btrfs or reflink snapshot shares its source's data and comes
+// to hold up to its charge as the source is overwritten: neither is.
 func (m *Manager) settled(pool string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var n int64
 	for _, r := range m.byID {
-		if r.Pool == pool && r.Phase != Copying {
+		if r.Pool == pool && r.Phase != Copying && r.Method == Copy {
 			n += r.Capacity
 		}
 	}
@@ -215,22 +232,22 @@ func (m *Manager) drop(r *Record) error {
 	return nil
 }
 
-// Get is snapshot id, ErrNotFound if there is none (or it is being
-// deleted).
+// Get is snapshot id, ErrNotFound if there is none (or it is still being
+// copied, or being deleted).
 func (m *Manager) Get(id string) (*Snapshot, error) {
 	r := m.record(id)
-	if r == nil || r.Phase == Deleting {
+	if r == nil || r.Phase != Ready { // a copy is not cut until it is done
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return r.snapshot(), nil
 }
 
-// List is every snapshot not being deleted, in ID order.
+// List is every ready snapshot, in ID order.
 func (m *Manager) List() []*Snapshot {
 	m.mu.Lock()
 	out := make([]*Snapshot, 0, len(m.byID))
 	for _, r := range m.byID {
-		if r.Phase != Deleting {
+		if r.Phase == Ready { // "SHALL NOT list a snapshot that is being created but has not been cut" (spec.md, ListSnapshots)
 			out = append(out, r.snapshot())
 		}
 	}

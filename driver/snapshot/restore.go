@@ -136,10 +136,14 @@ func (s *source) Fill(ctx context.Context, root *os.Root, p *poolroot.Pool, rec 
 		s.undo(root, p, rec.ID)
 		return err
 	}
-	job = &restoreJob{source: s.id, pool: p.Name, project: rec.ProjectID, done: make(chan struct{})}
+	job = &restoreJob{source: s.id, pool: p.Name, project: rec.ProjectID, subvolume: rec.Subvolume, done: make(chan struct{})}
 	m.mu.Lock()
 	m.restoring[rec.ID] = job
 	m.mu.Unlock()
+	if !s.snapshot { // Delete refuses the source volume while it is copied (Manager.copying); its node operations go on
+		unlock()
+		unlock = func() {}
+	}
 	owned = true
 	m.wg.Add(1)
 	go func() {
@@ -162,11 +166,22 @@ var restoreHook func(ctx context.Context)
 
 // restoreJob is a restore's background copy.
 type restoreJob struct {
-	source  string
-	pool    string
-	project uint32 // the project ID the directory was made with
-	done    chan struct{}
-	err     error // once done is closed
+	source    string
+	pool      string
+	project   uint32 // the project ID the directory was made with
+	subvolume uint64 // the btrfs subvolume it was made as (0: none)
+	done      chan struct{}
+	err       error // once done is closed
+}
+
+// finished reports that the copy is done.
+func (j *restoreJob) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // unclaimedRestore is how long a finished copy whose caller gave up waits
@@ -219,9 +234,15 @@ func (s *source) await(ctx context.Context, root *os.Root, p *poolroot.Pool, rec
 		p.ReleaseProject(rec.ProjectID)
 		rec.ProjectID = job.project
 	}
+	// A replayed call's record is new: the directory is the first call's
+	// (its project ID above, its btrfs subvolume here).
+	rec.Subvolume = job.subvolume
 	err := overLimit(root, rec)
 	if err == nil {
-		_, err = p.ApplyLimit(root, rec)
+		var sub uint64
+		if sub, err = p.ApplyLimit(root, rec); sub != 0 {
+			rec.Subvolume = sub
+		}
 	}
 	if err != nil {
 		s.undo(root, p, rec.ID)

@@ -54,3 +54,11 @@ func (g *groupSync) Sync() error {
 	}
 	return g.err
 }
+
+// Err is the sticky failure of an earlier fsync, nil if none: a change
+// asks it first, so that it fails with nothing changed.
+func (g *groupSync) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}

@@ -81,4 +81,45 @@ func TestGroupSync_FailureSticks(t *testing.T) {
 			t.Errorf("sync %d after the failure: %v", i, err)
 		}
 	}
+	if err := g.Err(); !errors.Is(err, fail) {
+		t.Errorf("Err after the failure: %v", err)
+	}
+}
+
+// After a failed fsync of the records directory, a Put or a Delete fails
+// with nothing changed on disk.
+func TestStore_FailsUnchangedAfterAFailedSync(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put(&Record{ID: "v-1", Name: "a", Pool: "p", Kind: "root", Capacity: 1, Phase: Ready}); err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("EIO")
+	s.dirSync = newGroupSync(func() error { return fail })
+	if err := s.Put(&Record{ID: "v-2", Name: "b", Pool: "p", Kind: "root", Capacity: 1, Phase: Ready}); !errors.Is(err, fail) {
+		t.Fatalf("Put when the sync fails: %v", err)
+	}
+	if err := s.Put(&Record{ID: "v-3", Name: "c", Pool: "p", Kind: "root", Capacity: 1, Phase: Ready}); !errors.Is(err, fail) {
+		t.Fatalf("Put after a failed sync: %v", err)
+	}
+	if err := s.Delete("v-1"); !errors.Is(err, fail) {
+		t.Fatalf("Delete after a failed sync: %v", err)
+	}
+	recs, _, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	// v-2's rename reached the directory before its fsync failed; v-3 and
+	// the delete of v-1 changed nothing.
+	if len(ids) != 2 || ids[0] != "v-1" || ids[1] != "v-2" {
+		t.Errorf("records on disk: %v, want v-1 (not deleted) and v-2 (renamed before the failed sync), no v-3", ids)
+	}
 }

@@ -157,6 +157,9 @@ func (s *Store) Put(r *Record) error {
 	if !ValidID(r.ID) {
 		return fmt.Errorf("record: invalid volume ID %q", r.ID)
 	}
+	if err := s.dirSync.Err(); err != nil {
+		return fmt.Errorf("write record %s: an earlier sync of the directory failed: %w", r.ID, err)
+	}
 	v := *r
 	v.Version = Version
 	data, err := json.Marshal(&v)
@@ -201,6 +204,9 @@ func writeSync(root *os.Root, name string, data []byte) error {
 func (s *Store) Delete(id string) error {
 	if !ValidID(id) {
 		return nil
+	}
+	if err := s.dirSync.Err(); err != nil {
+		return fmt.Errorf("delete record %s: an earlier sync of the directory failed: %w", id, err)
 	}
 	if err := s.root.Remove(layout.RecordFile(id)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

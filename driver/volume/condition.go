@@ -8,16 +8,6 @@ import (
 	"github.com/localdisk-csi/localdisk/driver/volume/health"
 )
 
-// Severity is how bad a Condition is (health.Severity).
-type Severity = health.Severity
-
-// The severities of health.
-const (
-	Degraded     = health.Degraded
-	Inaccessible = health.Inaccessible
-	DataLoss     = health.DataLoss
-)
-
 // Condition is something known to be wrong with a volume (health.Condition).
 type Condition = health.Condition
 

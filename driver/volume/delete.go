@@ -93,10 +93,14 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	return m.finishDelete(ctx, p, r)
 }
 
-// checkUnused fails with ErrInUse while the volume is mounted anywhere (its
+// checkUnused fails with ErrInUse while a copy reads the volume, or while
+// the volume is mounted anywhere (its
 // directory or device filesystem bind mounted, its device node bound for
 // block access) or something is mounted inside its directory.
 func (m *Manager) checkUnused(p *Pool, id string) error {
+	if what := m.copying(id); what != "" {
+		return fmt.Errorf("%w: volume %s is %s", ErrInUse, id, what)
+	}
 	t, err := mounter.ReadTable()
 	if err != nil {
 		return err

@@ -61,7 +61,12 @@ type Manager struct {
 	cat *catalog.Catalog
 	// sweep sweeps the pools' trash and orphans (driver/volume/trash).
 	sweep trash.Sweeper
+	// copying names the copy that reads a volume ("": none; SetCopying).
+	copying func(id string) string
 }
+
+// SetCopying makes Delete refuse volumes a copy reads (driver/snapshot).
+func (m *Manager) SetCopying(f func(id string) string) { m.copying = f }
 
 // New opens the state directory, loads every record, initialises the pools
 // and converges what a crash left half-done. A record that cannot be read
@@ -71,7 +76,8 @@ func New(stateDir string, cfg *pool.Config, log *logrus.Entry) (*Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
-	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: poolroot.CanonicalDir(stateDir)}
+	m := &Manager{log: log, store: store, pools: map[string]*Pool{}, stateDir: poolroot.CanonicalDir(stateDir),
+		copying: func(string) string { return "" }}
 	m.recs = index.New(store, func(name string) map[string]string {
 		if p := m.pools[name]; p != nil {
 			return p.VolumeContext()
