@@ -23,24 +23,34 @@ type Files struct {
 // OpenFiles opens (creating, mode 0700) <stateDir>/<name>; the state dir
 // itself must exist (Open makes it).
 func OpenFiles(stateDir, name string) (*Files, error) {
-	sr, err := os.OpenRoot(stateDir)
+	root, dir, err := openSub(stateDir, name)
 	if err != nil {
 		return nil, err
+	}
+	return &Files{root: root, dir: dir}, nil
+}
+
+// openSub opens (creating, mode 0700) <stateDir>/<name>, as a root and as
+// a handle to fsync.
+func openSub(stateDir, name string) (*os.Root, *os.File, error) {
+	sr, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer sr.Close()
 	if err := sr.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
+		return nil, nil, err
 	}
 	root, err := sr.OpenRoot(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir, err := root.Open(".")
 	if err != nil {
 		root.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return &Files{root: root, dir: dir}, nil
+	return root, dir, nil
 }
 
 // Close releases the directory's handles.

@@ -124,21 +124,8 @@ func Open(stateDir string) (*Store, error) {
 	if err := os.Chmod(stateDir, 0o700); err != nil {
 		return nil, err
 	}
-	sr, err := os.OpenRoot(stateDir)
+	root, dir, err := openSub(stateDir, layout.RecordsDir)
 	if err != nil {
-		return nil, err
-	}
-	defer sr.Close()
-	if err := sr.Mkdir(layout.RecordsDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	root, err := sr.OpenRoot(layout.RecordsDir)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := root.Open(".")
-	if err != nil {
-		root.Close()
 		return nil, err
 	}
 	return &Store{root: root, dir: dir, dirSync: newGroupSync(dir.Sync)}, nil
