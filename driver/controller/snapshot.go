@@ -22,8 +22,9 @@ import (
 const snapTokenPrefix = "snap:"
 
 // CreateSnapshot snapshots a ROOT/PATH volume (driver/snapshot): at once
-// on btrfs, else by a copy in the background (ready_to_use false until it
-// ends; a repeated call answers it as it is then).
+// on btrfs, else by a copy, which is its cut: the call waits for it, and
+// past its deadline answers DEADLINE_EXCEEDED while the copy goes on; a
+// repeated call answers the snapshot once it is done.
 func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
 	if err := checkSnapshotName(req.GetName()); err != nil {
 		return nil, err
