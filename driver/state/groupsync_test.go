@@ -99,7 +99,7 @@ func TestStore_FailsUnchangedAfterAFailedSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	fail := errors.New("EIO")
-	s.dirSync = newGroupSync(func() error { return fail })
+	s.files.dirSync = newGroupSync(func() error { return fail })
 	if err := s.Put(&Record{ID: "v-2", Name: "b", Pool: "p", Kind: "root", Capacity: 1, Phase: Ready}); !errors.Is(err, fail) {
 		t.Fatalf("Put when the sync fails: %v", err)
 	}

@@ -11,14 +11,12 @@
 package state
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"regexp"
-	"strings"
 
 	"github.com/localdisk-csi/localdisk/driver/failpoint"
 	"github.com/localdisk-csi/localdisk/driver/layout"
@@ -109,12 +107,8 @@ var IDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,127}$`)
 // file name.
 func ValidID(id string) bool { return IDPattern.MatchString(id) }
 
-// Store is the directory of records.
-type Store struct {
-	root    *os.Root   // <state-dir>/volumes
-	dir     *os.File   // the same directory, for fsync
-	dirSync *groupSync // the directory's fsyncs, shared by concurrent changes
-}
+// Store is the directory of records: Files of volume records.
+type Store struct{ files *Files }
 
 // Open opens (creating, mode 0700) <stateDir>/volumes.
 func Open(stateDir string) (*Store, error) {
@@ -124,89 +118,30 @@ func Open(stateDir string) (*Store, error) {
 	if err := os.Chmod(stateDir, 0o700); err != nil {
 		return nil, err
 	}
-	root, dir, err := openSub(stateDir, layout.RecordsDir)
+	f, err := OpenFiles(stateDir, layout.RecordsDir)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{root: root, dir: dir, dirSync: newGroupSync(dir.Sync)}, nil
+	f.noun = "record"
+	f.written, f.renamed, f.dropped = failpoint.RecordWritten, failpoint.RecordRenamed, failpoint.RecordDropped
+	return &Store{files: f}, nil
 }
 
 // Close releases the store's directory handles.
-func (s *Store) Close() error {
-	s.dir.Close()
-	return s.root.Close()
-}
+func (s *Store) Close() error { return s.files.Close() }
 
 // Put writes r durably, with the current format Version (r itself is not
 // changed), replacing any earlier record of the same ID. When it returns an
 // error the old record (or its absence) is intact.
 func (s *Store) Put(r *Record) error {
-	if !ValidID(r.ID) {
-		return fmt.Errorf("record: invalid volume ID %q", r.ID)
-	}
-	if err := s.dirSync.Err(); err != nil {
-		return fmt.Errorf("write record %s: an earlier sync of the directory failed: %w", r.ID, err)
-	}
 	v := *r
 	v.Version = Version
-	data, err := json.Marshal(&v)
-	if err != nil {
-		return err
-	}
-	tmp := layout.TempRecordFile(r.ID)
-	if err := writeSync(s.root, tmp, data); err != nil {
-		s.root.Remove(tmp)
-		return fmt.Errorf("write record %s: %w", r.ID, err)
-	}
-	failpoint.Inject(failpoint.RecordWritten)
-	if err := s.root.Rename(tmp, layout.RecordFile(r.ID)); err != nil {
-		s.root.Remove(tmp)
-		return fmt.Errorf("write record %s: %w", r.ID, err)
-	}
-	failpoint.Inject(failpoint.RecordRenamed)
-	if err := s.dirSync.Sync(); err != nil {
-		return fmt.Errorf("write record %s: sync directory: %w", r.ID, err)
-	}
-	return nil
-}
-
-func writeSync(root *os.Root, name string, data []byte) error {
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return s.files.Put(r.ID, &v)
 }
 
 // Delete removes the record of id durably. It is not an error when there is
 // no such record.
-func (s *Store) Delete(id string) error {
-	if !ValidID(id) {
-		return nil
-	}
-	if err := s.dirSync.Err(); err != nil {
-		return fmt.Errorf("delete record %s: an earlier sync of the directory failed: %w", id, err)
-	}
-	if err := s.root.Remove(layout.RecordFile(id)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("delete record %s: %w", id, err)
-	}
-	failpoint.Inject(failpoint.RecordDropped)
-	if err := s.dirSync.Sync(); err != nil {
-		return fmt.Errorf("delete record %s: sync directory: %w", id, err)
-	}
-	return nil
-}
+func (s *Store) Delete(id string) error { return s.files.Delete(id) }
 
 // LoadError names a record that could not be read.
 type LoadError struct {
@@ -221,7 +156,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // (their rename never happened, so the previous record is the truth). A
 // record that cannot be parsed is returned in bad, never silently dropped.
 func (s *Store) Load() (records []*Record, bad []*LoadError, err error) {
-	return scan(s.root, true)
+	return scan(s.files.root, true)
 }
 
 // ReadAll reads every record of the state dir as Load would, without
@@ -242,49 +177,24 @@ func ReadAll(stateDir string) (records []*Record, bad []*LoadError, err error) {
 
 // scan reads the records in root, removing temp files if removeTemp.
 func scan(root *os.Root, removeTemp bool) (records []*Record, bad []*LoadError, err error) {
-	entries, err := fs.ReadDir(root.FS(), ".")
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, layout.TempPrefix) {
-			if !removeTemp {
-				continue
-			}
-			if err := root.Remove(name); err != nil {
-				return nil, nil, fmt.Errorf("remove stale temp record %s: %w", name, err)
-			}
-			continue
-		}
-		id, ok := layout.RecordID(name)
-		if !ok || !ValidID(id) || !e.Type().IsRegular() {
-			bad = append(bad, &LoadError{File: name, Err: errors.New("not a volume record")})
-			continue
-		}
-		r, err := read(root, name)
+	bad, err = walk(root, removeTemp, func(id string, data []byte) error {
+		r, err := parse(data)
 		if err == nil && r.ID != id {
 			err = fmt.Errorf("record names volume %q", r.ID)
 		}
-		if err != nil {
-			bad = append(bad, &LoadError{File: name, Err: err})
-			continue
+		if err == nil {
+			records = append(records, r)
 		}
-		records = append(records, r)
-	}
-	return records, bad, nil
+		return err
+	})
+	return records, bad, err
 }
 
-func read(root *os.Root, name string) (*Record, error) {
-	data, err := root.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
+// parse decodes a volume record and checks it.
+func parse(data []byte) (*Record, error) {
 	var r Record
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("corrupt: %w", err)
+	if err := DecodeStrict(data, &r); err != nil {
+		return nil, err
 	}
 	if r.Version != Version {
 		return nil, fmt.Errorf("unsupported record version %d", r.Version)
