@@ -13,9 +13,10 @@ import (
 )
 
 // Stage makes volume id available at the staging path (an existing empty
-// directory, or one it creates): a bind of the volume's directory, of a
-// whole disk's staging mark, or a device disk's filesystem (formatted
-// first only if blank); nothing for raw block access. The volume's group
+// directory, or one it creates): a staging record for a ROOT or PATH
+// volume (no mount), a bind of a whole disk's staging mark, or a device
+// disk's filesystem (formatted first only if blank); nothing for raw block
+// access. The volume's group
 // is set for c.MountGroup. Staged already: nothing is done (idempotent).
 func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) error {
 	staging, err := m.canonical(staging, "staging_target_path")
@@ -43,76 +44,62 @@ func (m *Mounts) Stage(ctx context.Context, id, staging string, c Capability) er
 	if err := applyMountGroup(dir, c.MountGroup); err != nil {
 		return err
 	}
-	if !v.WholeDisk() {
-		return m.stageRecorded(v, staging)
-	}
-	from := dir
-	if v.WholeDisk() { // staged with its mark: see volume.Volume.WholeDisk
-		if from, err = m.vols.StageMark(v); err != nil {
-			return fmt.Errorf("stage volume %s: %v", id, err)
-		}
-		defer from.Close()
-	}
-	if !m.m.NotMounted(staging) { // else nothing is there: no need for the mount table
-		t, err := m.readTable()
-		if err != nil {
-			return err
-		}
-		if e := t.At(staging); e != nil {
-			staged, old, err := m.stagedBy(t, v, e)
-			switch {
-			case err != nil:
-				return err
-			case staged:
-				return nil // staged already
-			case !old:
-				return fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
-			}
-			// A whole disk staged before its mark: its publishes are mounts
-			// of their own, so the old staging can be replaced.
-			if err := m.m.UnmountAll(staging); err != nil {
-				return fmt.Errorf("%v", err)
-			}
-		}
+	if staged, err := m.atStaging(v, staging); err != nil || staged {
+		return err
 	}
 	if err := makeDir(staging); err != nil {
 		return err
 	}
-	if err := m.m.BindDir(from, staging, false); err != nil {
+	if v.WholeDisk() { // staged with its mark: see volume.Volume.WholeDisk
+		mark, err := m.vols.StageMark(v)
+		if err != nil {
+			return fmt.Errorf("stage volume %s: %v", id, err)
+		}
+		defer mark.Close()
+		if err := m.m.BindDir(mark, staging, false); err != nil {
+			return fmt.Errorf("stage volume %s: %v", id, err)
+		}
+	} else if err := m.staged.Add(v.ID, staging); err != nil {
+		// A ROOT or PATH volume is staged without a mount: its staging
+		// record (stagemark.Records) says where; publish binds its
+		// directory itself.
 		return fmt.Errorf("stage volume %s: %v", id, err)
 	}
 	failpoint.Inject(failpoint.StageMounted)
 	return nil
 }
 
-// stageRecorded stages a ROOT or PATH volume without a mount: its staging
-// record (stagemark.Records) says it is staged at the staging path, which
-// is made if missing and otherwise left as the CO made it; publish binds
-// the volume's directory itself. A staging path that shows the volume's
-// directory (how versions before the records staged it) is staged
-// already; anything else mounted there is refused (another volume recorded
-// staged there: Stage).
-func (m *Mounts) stageRecorded(v *volume.Volume, staging string) error {
-	if !m.m.NotMounted(staging) { // else nothing is there: no need for the mount table
-		t, err := m.readTable()
-		if err != nil {
-			return err
-		}
-		if e := t.At(staging); e != nil {
-			if staged, _, err := m.stagedBy(t, v, e); err != nil || staged {
-				return err
-			}
-			return fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
-		}
+// atStaging decides from what is mounted at a directory volume's staging
+// path: nothing (go on), the volume staged there already (staged: its
+// directory bound there, as versions before the staging records did, or
+// its disk's mark), a whole disk staged before its mark (its disk's root:
+// unmounted here, to be replaced; its publishes are mounts of their own),
+// or anything else (ErrForeignMount).
+func (m *Mounts) atStaging(v *volume.Volume, staging string) (staged bool, err error) {
+	if m.m.NotMounted(staging) { // nothing is there: no need for the mount table
+		return false, nil
 	}
-	if err := makeDir(staging); err != nil {
-		return err
+	t, err := m.readTable()
+	if err != nil {
+		return false, err
 	}
-	if err := m.staged.Add(v.ID, staging); err != nil {
-		return fmt.Errorf("stage volume %s: %v", v.ID, err)
+	e := t.At(staging)
+	if e == nil {
+		return false, nil
 	}
-	failpoint.Inject(failpoint.StageMounted)
-	return nil
+	staged, old, err := m.stagedBy(t, v, e)
+	switch {
+	case err != nil:
+		return false, err
+	case staged:
+		return true, nil
+	case !old:
+		return false, fmt.Errorf("%w: something else is mounted at staging_target_path %s", ErrForeignMount, staging)
+	}
+	if err := m.m.UnmountAll(staging); err != nil {
+		return false, fmt.Errorf("%v", err)
+	}
+	return false, nil
 }
 
 // Unstage unmounts the staging path and keeps the directory, and drops the
