@@ -50,7 +50,7 @@ func runFilled(ctx context.Context, o *options, in *load.Instance, cfg load.Conf
 				return ctx.Err()
 			}
 			c := cfg
-			c.Workers, c.Count = w, o.creates
+			c.Workers, c.Duration, c.Count = w, o.duration, o.creates
 			c.Prefix = fmt.Sprintf("r%d-w%d-filled", run, w)
 			progress("run %d/%d W=%d full with %d volumes", run+1, o.runs, w, o.filled)
 			rep.add(measure(ctx, o, filledBackend, plugin, "full", c, false))

@@ -40,6 +40,7 @@ import (
 type options struct {
 	workers    []int
 	runs       int
+	slices     int
 	duration   time.Duration
 	creates    int
 	modes      []string
@@ -92,6 +93,7 @@ func parseFlags() (*options, error) {
 	size := flag.String("size", "1Mi", "required_bytes = limit_bytes of each volume")
 	params := flag.String("params", "", "CreateVolume parameters, k=v,k=v (default: none; the bench's own plugin has one pool)")
 	flag.IntVar(&o.runs, "runs", 3, "repeat everything this many times and report medians")
+	flag.IntVar(&o.slices, "slices", 3, "split each measurement into this many slices, the plugin and the limits taking turns slice by slice (a run's figure sums its slices)")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each full-cycle measurement runs")
 	flag.IntVar(&o.creates, "creates", 300, "volumes per create-only measurement")
 	flag.IntVar(&o.warmup, "warmup", 20, "unmeasured full cycles (4 workers) before the first measurement")
@@ -106,7 +108,7 @@ func parseFlags() (*options, error) {
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "with --startup: idle time before RSS is read")
 	flag.BoolVar(&o.dropCaches, "drop-caches", false, "with --startup: drop the page cache before each start (cold start; affects the whole machine)")
 	flag.IntVar(&o.filled, "filled", 10000, "then measure the full cycle again with this many existing volumes (0: skip; only with the bench's own plugin)")
-	flag.StringVar(&o.perf, "perf", "", "record `perf record -g` of the plugin into this file during the first full-cycle run with the most workers")
+	flag.StringVar(&o.perf, "perf", "", "record `perf record -g` of the plugin into this file during the first slice of the first full-cycle run with the most workers")
 	flag.BoolVar(&o.snapshots, "snapshots", false, "measure a snapshot and a restore of a volume of each --snapshot-sizes on btrfs, XFS with reflink and ext4 with snapshots: copy instead")
 	snapSizes := flag.String("snapshot-sizes", "1Gi,8Gi", "with --snapshots: the data sizes, ascending")
 	flag.IntVar(&o.snapFiles, "snapshot-files", 10000, "with --snapshots: the files the data is in")
@@ -143,8 +145,8 @@ func parseFlags() (*options, error) {
 			o.params[k] = v
 		}
 	}
-	if o.runs < 1 || o.creates < 1 || o.duration <= 0 {
-		return nil, errors.New("--runs, --creates and --duration must be positive")
+	if o.runs < 1 || o.slices < 1 || o.creates < 1 || o.duration <= 0 {
+		return nil, errors.New("--runs, --slices, --creates and --duration must be positive")
 	}
 	if o.snapSizes, err = parseSizes(*snapSizes); err != nil {
 		return nil, fmt.Errorf("--snapshot-sizes: %w", err)
@@ -294,10 +296,7 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 			}
 		}
 	}
-	backends := []struct {
-		name string
-		b    load.Backend
-	}{{"plugin", plugin}, {"limit", limit}, {"limit1", limit1}, {"floor", floor}}
+	backends := []backend{{"plugin", plugin}, {"limit", limit}, {"limit1", limit1}, {"floor", floor}}
 	for run := range o.runs {
 		for _, w := range o.workers {
 			for _, mode := range o.modes {
@@ -311,17 +310,33 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 				for range run % len(order) {
 					order = append(order[1:], order[0])
 				}
-				for _, i := range order {
-					if ctx.Err() != nil {
-						rep.print(os.Stdout, true)
-						return ctx.Err()
+				// The backends take turns slice by slice, so that the
+				// host's drift (this VM's rates move by 2x within a
+				// minute) falls on all of them alike.
+				got := map[int][]sample{}
+				for slice := range o.slices {
+					progress("run %d/%d W=%d %s slice %d/%d: %s", run+1, o.runs, w, mode, slice+1, o.slices, backendNames(backends, order))
+					for _, i := range order {
+						if ctx.Err() != nil {
+							rep.print(os.Stdout, true)
+							return ctx.Err()
+						}
+						c := cfg
+						c.Workers, c.Duration, c.Count = w, o.duration/time.Duration(o.slices), max(1, o.creates/o.slices)
+						c.Prefix = fmt.Sprintf("r%d-w%d-%s-%s-s%d", run, w, mode, backends[i].name, slice)
+						profile := o.perf != "" && run == 0 && slice == 0 && mode == "full" && i == 0 && w == slices.Max(o.workers)
+						ss := measure(ctx, o, backends[i].name, backends[i].b, mode, c, profile)
+						if got[i] == nil {
+							got[i] = ss
+							continue
+						}
+						for j := range ss {
+							got[i][j].add(ss[j])
+						}
 					}
-					c := cfg
-					c.Workers, c.Duration, c.Count = w, o.duration, o.creates
-					c.Prefix = fmt.Sprintf("r%d-w%d-%s-%s", run, w, mode, backends[i].name)
-					progress("run %d/%d W=%d %s %s", run+1, o.runs, w, mode, backends[i].name)
-					profile := o.perf != "" && run == 0 && mode == "full" && i == 0 && w == slices.Max(o.workers)
-					rep.add(measure(ctx, o, backends[i].name, backends[i].b, mode, c, profile))
+				}
+				for _, i := range order {
+					rep.add(got[i])
 				}
 			}
 		}
@@ -353,7 +368,6 @@ func measure(ctx context.Context, o *options, backend string, b load.Backend, mo
 	var results []*load.Result
 	modes := []string{mode}
 	if mode == "full" {
-		c.Duration = o.duration
 		results = append(results, load.RunFull(ctx, b, c))
 	} else {
 		c.Duration = 0
@@ -397,4 +411,19 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backend is one of the things measured side by side, by its name in the
+// report.
+type backend struct {
+	name string
+	b    load.Backend
+}
+
+func backendNames(bs []backend, order []int) string {
+	names := make([]string, len(order))
+	for k, i := range order {
+		names[k] = bs[i].name
+	}
+	return strings.Join(names, ", ")
 }

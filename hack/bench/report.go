@@ -32,6 +32,18 @@ type sample struct {
 	peak    int64         // bytes; -1: unknown (limit: not measured)
 }
 
+// add adds o, a further slice of the same run, to s.
+func (s *sample) add(o sample) {
+	s.res.Add(o.res)
+	if s.cpu < 0 || o.cpu < 0 {
+		s.cpu = -1
+	} else {
+		s.cpu += o.cpu
+	}
+	s.self += o.self
+	s.peak = max(s.peak, o.peak)
+}
+
 type report struct {
 	o          *options
 	dir        string

@@ -81,3 +81,31 @@ func TestParseStatCPU(t *testing.T) {
 		t.Errorf("Memory(self) = %d, %d, %v", rss, hwm, err)
 	}
 }
+
+// Slices of one measurement add up to one result: every latency, every
+// error, the first message of each kind, and the rate of both together.
+func TestResultAdd(t *testing.T) {
+	a := &Result{Done: 10, Failed: 1, Elapsed: time.Second, Rec: NewRecorder()}
+	a.Rec.Observe(StepCreate, time.Millisecond, nil)
+	a.Rec.Observe(StepCreate, 0, status.Error(codes.ResourceExhausted, "first"))
+	b := &Result{Done: 30, Elapsed: time.Second, Rec: NewRecorder()}
+	b.Rec.Observe(StepCreate, 3*time.Millisecond, nil)
+	b.Rec.Observe(StepCreate, 0, status.Error(codes.ResourceExhausted, "second"))
+	b.Rec.Observe(StepDelete, 0, status.Error(codes.Internal, "boom"))
+	a.Add(b)
+	if a.Done != 40 || a.Failed != 1 || a.Rate() != 20 {
+		t.Errorf("done %d failed %d rate %v, want 40, 1, 20", a.Done, a.Failed, a.Rate())
+	}
+	if p := a.Rec.Latency(StepCreate); p.N != 2 || p.Max != 3*time.Millisecond {
+		t.Errorf("latencies %+v, want both slices'", p)
+	}
+	if got := FormatErrors(a.Rec.Errors()); got != "CreateVolume:ResourceExhausted×2 DeleteVolume:Internal×1" {
+		t.Errorf("errors = %q", got)
+	}
+	if got := a.Rec.FirstMessages()["CreateVolume:ResourceExhausted"]; got != "rpc error: code = ResourceExhausted desc = first" {
+		t.Errorf("first message = %q, want the first slice's", got)
+	}
+	if b.Done != 30 || b.Rec.Latency(StepCreate).N != 1 {
+		t.Error("the added slice changed")
+	}
+}

@@ -71,6 +71,30 @@ func (r *Recorder) Observe(step string, d time.Duration, err error) {
 	}
 }
 
+// Add adds the calls o recorded to r (o is not changed).
+func (r *Recorder) Add(o *Recorder) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for step, ds := range o.lat {
+		r.lat[step] = append(r.lat[step], ds...)
+	}
+	for step, codes := range o.errs {
+		if r.errs[step] == nil {
+			r.errs[step] = map[string]int{}
+		}
+		for code, n := range codes {
+			r.errs[step][code] += n
+		}
+	}
+	for k, msg := range o.first {
+		if r.first[k] == "" {
+			r.first[k] = msg
+		}
+	}
+}
+
 // Latency summarises the successful calls of step.
 func (r *Recorder) Latency(step string) Percentiles {
 	r.mu.Lock()

@@ -70,6 +70,15 @@ func (r *Result) Rate() float64 {
 	return float64(r.Done) / r.Elapsed.Seconds()
 }
 
+// Add adds o, a further slice of the same measurement, to r: the rate is
+// then that of both together.
+func (r *Result) Add(o *Result) {
+	r.Done += o.Done
+	r.Failed += o.Failed
+	r.Elapsed += o.Elapsed
+	r.Rec.Add(o.Rec)
+}
+
 // Prepare makes the CO's directories under cfg.Dir.
 func Prepare(cfg Config) error {
 	for _, d := range []string{"staging", "pods"} {
