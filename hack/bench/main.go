@@ -59,6 +59,8 @@ type options struct {
 	dropCaches bool
 	perf       string
 	filled     int
+	rtCalls    int
+	echo       string
 
 	snapshots   bool
 	snapSizes   []int64
@@ -74,6 +76,10 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
+	}
+	if o.echo != "" {
+		fmt.Fprintln(os.Stderr, "bench:", load.ServeEcho(o.echo, flag.Arg(0)))
+		return 1
 	}
 	// The first SIGINT/SIGTERM stops new work; cleanup then runs to the end
 	// (later signals are swallowed until it has).
@@ -108,6 +114,8 @@ func parseFlags() (*options, error) {
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "with --startup: idle time before RSS is read")
 	flag.BoolVar(&o.dropCaches, "drop-caches", false, "with --startup: drop the page cache before each start (cold start; affects the whole machine)")
 	flag.IntVar(&o.filled, "filled", 10000, "then measure the full cycle again with this many existing volumes (0: skip; only with the bench's own plugin)")
+	flag.IntVar(&o.rtCalls, "transport-calls", 1000, "then time this many round trips (back to back, then each after 1 ms idle) to a raw unix socket, a bare grpc-go server and the plugin (0: skip)")
+	flag.StringVar(&o.echo, "echo", "", "internal: serve as the transport measurement's echo server (raw or grpc) on the unix socket given as the one argument")
 	flag.StringVar(&o.perf, "perf", "", "record `perf record -g` of the plugin into this file during the first slice of the first full-cycle run with the most workers")
 	flag.BoolVar(&o.snapshots, "snapshots", false, "measure a snapshot and a restore of a volume of each --snapshot-sizes on btrfs, XFS with reflink and ext4 with snapshots: copy instead")
 	snapSizes := flag.String("snapshot-sizes", "1Gi,8Gi", "with --snapshots: the data sizes, ascending")
@@ -115,7 +123,7 @@ func parseFlags() (*options, error) {
 	snapFSList := flag.String("snapshot-fs", "btrfs,xfs,ext4", "with --snapshots: the filesystems (btrfs: btrfs snapshots, xfs: reflink, ext4: full copy)")
 	flag.DurationVar(&o.snapTimeout, "snapshot-timeout", 10*time.Minute, "with --snapshots: the deadline of each CreateVolume from a snapshot (replayed after DEADLINE_EXCEEDED)")
 	flag.Parse()
-	if flag.NArg() > 0 {
+	if flag.NArg() > 0 && (o.echo == "" || flag.NArg() > 1) {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	for _, w := range strings.Split(*workers, ",") {
@@ -341,6 +349,12 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 			}
 		}
 	}
+	if o.rtCalls > 0 {
+		if err := runTransport(ctx, o, dir, conn, rep); err != nil {
+			rep.print(os.Stdout, true)
+			return err
+		}
+	}
 	if in != nil && o.filled > 0 && slices.Contains(o.modes, "full") {
 		if err := runFilled(ctx, o, in, cfg, rep); err != nil {
 			rep.print(os.Stdout, true)
@@ -357,8 +371,10 @@ func measure(ctx context.Context, o *options, backend string, b load.Backend, mo
 	isPlugin := backend == "plugin"
 	var cpu0 time.Duration
 	self0 := selfCPU()
-	if isPlugin && o.pid > 0 {
-		_ = load.ResetPeak(o.pid)
+	if (isPlugin || backend == "floor") && o.pid > 0 {
+		if isPlugin {
+			_ = load.ResetPeak(o.pid)
+		}
 		cpu0, _ = load.CPUTime(o.pid)
 	}
 	var stopPerf func()
@@ -378,7 +394,12 @@ func measure(ctx context.Context, o *options, backend string, b load.Backend, mo
 	if stopPerf != nil {
 		stopPerf()
 	}
-	s := sample{backend: backend, cpu: -1, peak: -1, self: selfCPU() - self0}
+	s := sample{backend: backend, cpu: -1, peak: -1, self: selfCPU() - self0, peer: -1}
+	if backend == "floor" && o.pid > 0 {
+		if cpu1, err := load.CPUTime(o.pid); err == nil {
+			s.peer = cpu1 - cpu0
+		}
+	}
 	if isPlugin && o.pid > 0 {
 		if cpu1, err := load.CPUTime(o.pid); err == nil {
 			s.cpu = cpu1 - cpu0

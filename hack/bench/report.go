@@ -29,6 +29,7 @@ type sample struct {
 	res     *load.Result
 	cpu     time.Duration // -1: unknown
 	self    time.Duration // CPU time of the bench process (the CO side, for the plugin)
+	peer    time.Duration // the RPC floor: the plugin's CPU time answering its null calls; -1: unknown
 	peak    int64         // bytes; -1: unknown (limit: not measured)
 }
 
@@ -41,6 +42,11 @@ func (s *sample) add(o sample) {
 		s.cpu += o.cpu
 	}
 	s.self += o.self
+	if s.peer < 0 || o.peer < 0 {
+		s.peer = -1
+	} else {
+		s.peer += o.peer
+	}
 	s.peak = max(s.peak, o.peak)
 }
 
@@ -51,6 +57,7 @@ type report struct {
 	loadBefore string
 	samples    map[rowKey]map[string][]sample
 	filled     int // volumes of the filled-node measurement (runFilled); 0: none
+	transport  []transportRow
 	// filledSettle is how long the restarted plugin took to go idle, and
 	// filledSettleCPU the CPU it used meanwhile (runFilled).
 	filledSettle, filledSettleCPU time.Duration
@@ -212,9 +219,10 @@ func (r *report) print(w io.Writer, partial bool) {
 	fmt.Fprintf(w, "\n### limits (syscalls in the bench process), per step\n\n"+
 		"`limit` binds twice (stage and publish), as the plugin does; `1 bind` is the one-bind durable minimum "+
 		"(stage and unstage do nothing, publish binds the volume's directory); `RPC floor` is `1 bind` plus one null CSI call "+
-		"(NodeGetCapabilities) to the plugin per step: the physical work plus the gRPC transport, none of the plugin's own work.\n\n| %s |\n|%s\n",
-		strings.Join(cols[:2], " | ")+" | limit | ops/s | "+strings.Join(steps, " | ")+" | errors | CPU s | CPU ms/op",
-		strings.Repeat("---|", 4+len(steps)+3))
+		"(NodeGetCapabilities) to the plugin per step: the physical work plus the gRPC transport, none of the plugin's own work. "+
+		"CPU is the bench process's; `plugin CPU ms/op` is the plugin's answering the floor's null calls (its share of the transport).\n\n| %s |\n|%s\n",
+		strings.Join(cols[:2], " | ")+" | limit | ops/s | "+strings.Join(steps, " | ")+" | errors | CPU s | CPU ms/op | plugin CPU ms/op",
+		strings.Repeat("---|", 4+len(steps)+4))
 	for _, k := range r.keys() {
 		for _, b := range []struct{ key, name string }{{"limit", "limit"}, {"limit1", "1 bind"}, {"floor", "RPC floor"}} {
 			li := r.samples[k][b.key]
@@ -223,10 +231,14 @@ func (r *report) print(w io.Writer, partial bool) {
 			}
 			row := []string{fmt.Sprint(k.workers), k.mode, b.name, num(median(li, rate), "%.1f")}
 			row = append(row, cells(li, k.mode, steps)...)
-			row = append(row, errorsCell(li), cpuCells(li)[0], cpuCells(li)[1])
+			row = append(row, errorsCell(li), cpuCells(li)[0], cpuCells(li)[1], "")
+			if b.key == "floor" {
+				row[len(row)-1] = perOp(li, func(s sample) time.Duration { return s.peer })
+			}
 			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 		}
 	}
+	r.printTransport(w)
 	r.printFilled(w)
 	r.printFirstErrors(w)
 }
