@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -78,7 +79,11 @@ func run() int {
 		return 2
 	}
 	if o.echo != "" {
-		fmt.Fprintln(os.Stderr, "bench:", load.ServeEcho(o.echo, flag.Arg(0)))
+		l, err := net.Listen("unix", flag.Arg(0))
+		if err == nil {
+			err = load.ServeEcho(o.echo, l)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	// The first SIGINT/SIGTERM stops new work; cleanup then runs to the end

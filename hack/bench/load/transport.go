@@ -26,13 +26,8 @@ const (
 	EchoGRPC = "grpc"
 )
 
-// ServeEcho serves kind on the unix socket sock until the process is
-// killed.
-func ServeEcho(kind, sock string) error {
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return err
-	}
+// ServeEcho serves kind on l until l is closed.
+func ServeEcho(kind string, l net.Listener) error {
 	switch kind {
 	case EchoGRPC:
 		s := grpc.NewServer()
