@@ -117,8 +117,9 @@ func (d *Driver) Run(ctx context.Context) error {
 		TopologyKey: layout.TopologyKey, MaxVolumes: d.opts.MaxVolumesPerNode})
 
 	watch, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go d.Volumes.Watch(watch, d.opts.HealthInterval)
+	watched := make(chan struct{})
+	go func() { d.Volumes.Watch(watch, d.opts.HealthInterval); close(watched) }()
+	defer func() { stopWatch(); <-watched }() // before the volumes close: the watch reads them
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	d.log.WithFields(logrus.Fields{"endpoint": d.opts.Endpoint, "node_id": d.opts.NodeID,

@@ -1,6 +1,9 @@
 package capacity
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // WalkShare is the most of one CPU that the periodic usage walk
 // (volume.Manager.MeasureUse) takes: it yields between volumes so that it
@@ -21,8 +24,18 @@ type Pacer struct {
 // pacerSlice is the work between two sleeps.
 const pacerSlice = 10 * time.Millisecond
 
-// NewPacer paces a walk to share (0 < share <= 1) of one CPU.
-func NewPacer(share float64) *Pacer { return &Pacer{share: share, sleep: time.Sleep} }
+// NewPacer paces a walk to share (0 < share <= 1) of one CPU; its sleeps
+// end early when ctx ends (the walk's owner is shutting down).
+func NewPacer(ctx context.Context, share float64) *Pacer {
+	return &Pacer{share: share, sleep: func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}}
+}
 
 // Step counts a step that took d, sleeping when a slice of work is done.
 func (p *Pacer) Step(d time.Duration) {

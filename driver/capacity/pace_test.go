@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,7 +10,7 @@ import (
 
 func TestPacer_SleepsItsShare(t *testing.T) {
 	var slept time.Duration
-	p := NewPacer(0.1)
+	p := NewPacer(context.Background(), 0.1)
 	p.sleep = func(d time.Duration) { slept += d }
 	for range 1000 {
 		p.Step(100 * time.Microsecond) // 100 ms of work in all
@@ -17,9 +18,24 @@ func TestPacer_SleepsItsShare(t *testing.T) {
 	if want := 900 * time.Millisecond; slept != want {
 		t.Errorf("slept %v for 100ms of work at a 10%% share, want %v", slept, want)
 	}
-	p = NewPacer(1)
+	p = NewPacer(context.Background(), 1)
 	p.sleep = func(time.Duration) { t.Fatal("a pacer at a whole CPU slept") }
 	p.Step(time.Second)
+}
+
+// A pacer's sleep ends when its context does: a walk stops at once on
+// shutdown, not after the 99 s a 1 s step at 1 % would sleep.
+func TestPacer_StopsSleepingWhenItsContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := NewPacer(ctx, 0.01)
+	done := make(chan struct{})
+	go func() { p.Step(time.Second); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pacer still sleeps 30 s after its context ended")
+	}
 }
 
 // A settled allocation (a ready snapshot's charge) is not held back from

@@ -66,7 +66,7 @@ func TestCollect_UnderChurn(t *testing.T) {
 			}
 			vols.CheckHealth()
 			vols.ResumeErases()
-			vols.MeasureUse()
+			vols.MeasureUse(context.Background())
 		}
 	})
 	readers.Go(func() {

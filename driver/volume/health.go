@@ -2,13 +2,19 @@ package volume
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
 // Watch re-checks every pool's health every interval until ctx ends (see
-// CheckHealth).
+// CheckHealth), and measures the pools' use (MeasureUse) beside it. It
+// returns once nothing it started runs: a walk in flight stops at its next
+// volume when ctx ends, so the state it reads is never closed under it.
 func (m *Manager) Watch(ctx context.Context, every time.Duration) {
-	go m.MeasureUse()
+	var walks sync.WaitGroup
+	defer walks.Wait()
+	measure := func() { walks.Go(func() { m.MeasureUse(ctx) }) } // walks never hold up the health check
+	measure()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -18,7 +24,7 @@ func (m *Manager) Watch(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			m.CheckHealth()
 			m.ResumeErases()
-			go m.MeasureUse() // walks: never holds up the health check
+			measure()
 		}
 	}
 }

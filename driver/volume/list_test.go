@@ -1,8 +1,10 @@
 package volume
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/localdisk-csi/localdisk/driver/pool"
 )
@@ -29,7 +31,7 @@ func TestList_GenChangesOnlyWithTheVolumes(t *testing.T) {
 	for range 3 {
 		f.m.CheckHealth()
 		f.m.ResumeErases()
-		f.m.MeasureUse()
+		f.m.MeasureUse(context.Background())
 	}
 	if g := f.m.generation(); g != gen {
 		t.Errorf("health checks that changed nothing moved the generation from %d to %d", gen, g)
@@ -76,5 +78,32 @@ func TestList_GenChangesOnlyWithTheVolumes(t *testing.T) {
 	}
 	if l := f.m.List(); len(l) != 2 { // a, and the free disk
 		t.Errorf("List after the delete: %d volumes, want 2", len(l))
+	}
+}
+
+// A walk whose context ended records nothing (never a partial sum), and
+// the watch returns only once its walk has stopped.
+func TestMeasureUse_StopsWithItsContext(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.create("a", MiB, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := f.m.pools["r"]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.m.MeasureUse(ctx)
+	if _, ok := p.MeasuredUse(); ok {
+		t.Error("a walk cancelled before its first volume recorded the pool's use")
+	}
+	f.m.Watch(ctx, time.Hour) // its walk sees the ended context too
+	if f.m.measuring.Load() {
+		t.Error("the watch returned while its walk still ran")
+	}
+	if _, ok := p.MeasuredUse(); ok {
+		t.Error("the watch's cancelled walk recorded the pool's use")
+	}
+	f.m.MeasureUse(context.Background())
+	if _, ok := p.MeasuredUse(); !ok {
+		t.Error("a whole walk did not record the pool's use")
 	}
 }

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"context"
 	"time"
 
 	"os"
@@ -57,12 +58,15 @@ func (m *Manager) cachedUsage(v *Volume) (Usage, error) {
 // of each, which refreshes the cache stats and health read) and records it
 // (capacity.Pool.Measured: `localdisk status`, the metrics and the alert
 // rules show it). The health watch calls it. The walk takes at most
-// capacity.WalkShare of one CPU.
-func (m *Manager) MeasureUse() {
+// capacity.WalkShare of one CPU; it stops between two volumes when ctx
+// ends, and a pool it did not finish keeps what was last measured (never
+// a partial sum).
+func (m *Manager) MeasureUse(ctx context.Context) {
 	if !m.measuring.CompareAndSwap(false, true) {
 		return // the last round is still walking
 	}
 	defer m.measuring.Store(false)
+	pace := capacity.NewPacer(ctx, capacity.WalkShare) // never competes with the RPCs
 	for _, p := range m.order {
 		if !p.Kind.Directory() {
 			continue
@@ -72,8 +76,10 @@ func (m *Manager) MeasureUse() {
 			continue
 		}
 		var total int64
-		pace := capacity.NewPacer(capacity.WalkShare) // never competes with the RPCs
 		for _, v := range m.List() {
+			if ctx.Err() != nil {
+				return
+			}
 			if v.Pool != p {
 				continue
 			}
@@ -82,6 +88,9 @@ func (m *Manager) MeasureUse() {
 				total += u.Bytes
 			}
 			pace.Step(time.Since(start))
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		p.Measured(total, m.log)
 	}
