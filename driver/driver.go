@@ -119,7 +119,14 @@ func (d *Driver) Run(ctx context.Context) error {
 	watch, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { d.Volumes.Watch(watch, d.opts.HealthInterval); close(watched) }()
-	defer func() { stopWatch(); <-watched }() // before the volumes close: the watch reads them
+	defer func() { // before the volumes close: the watch reads and writes them
+		stopWatch()
+		select {
+		case <-watched:
+		case <-time.After(watchStopWait): // a pool's disk hung in a syscall: the stop must not hang too
+			d.log.Warnf("the health watch is still busy %v after the stop; closing without it (what it was doing resumes at the next start)", watchStopWait)
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	d.log.WithFields(logrus.Fields{"endpoint": d.opts.Endpoint, "node_id": d.opts.NodeID,
@@ -143,6 +150,12 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// watchStopWait bounds how long a stop waits for the health watch: a
+// health check, erase resumption or usage walk in flight when the signal
+// came (the walk stops at its next volume; a check or a resumption runs to
+// its end).
+const watchStopWait = 10 * time.Second
 
 // logInterfaces says once, at start, which kernel interfaces this process
 // uses where the kernel offers a choice: how binds are made (and why
