@@ -128,7 +128,10 @@ func parseFlags() (*options, error) {
 	snapFSList := flag.String("snapshot-fs", "btrfs,xfs,ext4", "with --snapshots: the filesystems (btrfs: btrfs snapshots, xfs: reflink, ext4: full copy)")
 	flag.DurationVar(&o.snapTimeout, "snapshot-timeout", 10*time.Minute, "with --snapshots: the deadline of each CreateVolume from a snapshot (replayed after DEADLINE_EXCEEDED)")
 	flag.Parse()
-	if flag.NArg() > 0 && (o.echo == "" || flag.NArg() > 1) {
+	if o.echo != "" && flag.NArg() != 1 {
+		return nil, errors.New("--echo serves on the one unix socket given as argument")
+	}
+	if o.echo == "" && flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	for _, w := range strings.Split(*workers, ",") {
@@ -160,6 +163,9 @@ func parseFlags() (*options, error) {
 	}
 	if o.runs < 1 || o.slices < 1 || o.creates < 1 || o.duration <= 0 {
 		return nil, errors.New("--runs, --slices, --creates and --duration must be positive")
+	}
+	if o.creates < o.slices {
+		return nil, errors.New("--creates must be at least --slices (each slice creates some)")
 	}
 	if o.snapSizes, err = parseSizes(*snapSizes); err != nil {
 		return nil, fmt.Errorf("--snapshot-sizes: %w", err)
@@ -335,7 +341,7 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 							return ctx.Err()
 						}
 						c := cfg
-						c.Workers, c.Duration, c.Count = w, o.duration/time.Duration(o.slices), max(1, o.creates/o.slices)
+						c.Workers, c.Duration, c.Count = w, o.duration/time.Duration(o.slices), share(o.creates, o.slices, slice)
 						c.Prefix = fmt.Sprintf("r%d-w%d-%s-%s-s%d", run, w, mode, backends[i].name, slice)
 						profile := o.perf != "" && run == 0 && slice == 0 && mode == "full" && i == 0 && w == slices.Max(o.workers)
 						ss := measure(ctx, o, backends[i].name, backends[i].b, mode, c, profile)
@@ -437,6 +443,15 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// share is slice's part of n split in slices parts, the first ones taking
+// the remainder: the parts add up to n.
+func share(n, slices, slice int) int {
+	if slice < n%slices {
+		return n/slices + 1
+	}
+	return n / slices
 }
 
 // backend is one of the things measured side by side, by its name in the

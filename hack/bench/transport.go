@@ -76,7 +76,8 @@ func (r *report) printTransport(w io.Writer) {
 	fmt.Fprintf(w, "\n### transport: one round trip from this process (the CO) to another\n\n"+
 		"%d calls back to back, then %d calls each after %v idle (in a cycle both processes idle between calls); "+
 		"µs, `p50 / p99`; server CPU: the server process's utime+stime per call over both series. "+
-		"Six calls of the `after idle` kind are what a cycle's transport costs at W=1, whatever the plugin does.\n\n"+
+		"Six calls of the `after idle` kind are a lower bound of a cycle's transport at W=1, whatever the plugin does: "+
+		"within a cycle each null call costs more (the RPC floor less the 1-bind limit, per cycle, over six).\n\n"+
 		"| to | back to back | after %v idle | server CPU µs/call |\n|---|---|---|---|\n",
 		r.o.rtCalls, r.o.rtCalls, transportGap, transportGap)
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
