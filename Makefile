@@ -162,7 +162,7 @@ mesos-examples: ## Regenerate deploy/mesos's profiles, provider and isolator con
 	$(GO) test -count=1 -run '^TestMesosExamples$$' ./cmd/localdisk -args -update
 
 .PHONY: bench
-bench: bench-cycle bench-snapshots ## Run every measurement of hack/bench (as root; not part of test; about 16 min).
+bench: bench-cycle bench-snapshots ## Run every measurement of hack/bench (as root; not part of test; about 14 min).
 
 .PHONY: bench-cycle
 bench-cycle: ## Measure the volume cycle against the syscall limit (hack/bench; as root).
