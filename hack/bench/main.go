@@ -380,9 +380,12 @@ func runLoad(ctx context.Context, o *options, dir string, conn *grpc.ClientConn,
 // and peak RSS (plugin) or this process's CPU time (limit).
 func measure(ctx context.Context, o *options, backend string, b load.Backend, mode string, c load.Config, profile bool) []sample {
 	isPlugin := backend == "plugin"
+	// The plugin's CPU: its own cycle's, or what the floor's null calls
+	// cost it.
+	watchPlugin := (isPlugin || backend == "floor") && o.pid > 0
 	var cpu0 time.Duration
 	self0 := selfCPU()
-	if (isPlugin || backend == "floor") && o.pid > 0 {
+	if watchPlugin {
 		if isPlugin {
 			_ = load.ResetPeak(o.pid)
 		}
@@ -406,15 +409,17 @@ func measure(ctx context.Context, o *options, backend string, b load.Backend, mo
 		stopPerf()
 	}
 	s := sample{backend: backend, cpu: -1, peak: -1, self: selfCPU() - self0, peer: -1}
-	if backend == "floor" && o.pid > 0 {
+	pluginCPU := time.Duration(-1)
+	if watchPlugin {
 		if cpu1, err := load.CPUTime(o.pid); err == nil {
-			s.peer = cpu1 - cpu0
+			pluginCPU = cpu1 - cpu0
 		}
 	}
+	if backend == "floor" {
+		s.peer = pluginCPU
+	}
 	if isPlugin && o.pid > 0 {
-		if cpu1, err := load.CPUTime(o.pid); err == nil {
-			s.cpu = cpu1 - cpu0
-		}
+		s.cpu = pluginCPU
 		if _, hwm, err := load.Memory(o.pid); err == nil {
 			s.peak = hwm
 		}

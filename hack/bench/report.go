@@ -36,18 +36,17 @@ type sample struct {
 // add adds o, a further slice of the same run, to s.
 func (s *sample) add(o sample) {
 	s.res.Add(o.res)
-	if s.cpu < 0 || o.cpu < 0 {
-		s.cpu = -1
-	} else {
-		s.cpu += o.cpu
-	}
+	s.cpu, s.peer = sumKnown(s.cpu, o.cpu), sumKnown(s.peer, o.peer)
 	s.self += o.self
-	if s.peer < 0 || o.peer < 0 {
-		s.peer = -1
-	} else {
-		s.peer += o.peer
-	}
 	s.peak = max(s.peak, o.peak)
+}
+
+// sumKnown is a+b, or -1 (unknown) when either is.
+func sumKnown(a, b time.Duration) time.Duration {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
 }
 
 type report struct {

@@ -16,6 +16,12 @@ import (
 // what the CO's own work between two calls of a cycle takes at W=1.
 const transportGap = time.Millisecond
 
+// echoNames are the echo servers' rows in the transport table.
+var echoNames = map[string]string{
+	load.EchoRaw:  "raw unix socket, 32 bytes echoed",
+	load.EchoGRPC: "bare grpc-go server, `NodeGetCapabilities`, no interceptors",
+}
+
 // transportRow is the round trips to one server.
 type transportRow struct {
 	name string
@@ -36,18 +42,7 @@ func runTransport(ctx context.Context, o *options, dir string, conn *grpc.Client
 		if err != nil {
 			return err
 		}
-		var call func() error
-		closeConn := func() {}
-		name := "raw unix socket, 32 bytes echoed"
-		if kind == load.EchoRaw {
-			call, closeConn, err = load.RawCaller(sock)
-		} else {
-			name = "bare grpc-go server, `NodeGetCapabilities`, no interceptors"
-			var c *grpc.ClientConn
-			if c, err = load.Dial(sock); err == nil {
-				call, closeConn = load.NullCaller(c), func() { c.Close() }
-			}
-		}
+		call, closeConn, err := load.EchoCaller(kind, sock)
 		var rt load.RoundTrips
 		if err == nil {
 			rt, err = load.MeasureRoundTrips(ctx, o.rtCalls, transportGap, p.Pid(), call)
@@ -57,7 +52,7 @@ func runTransport(ctx context.Context, o *options, dir string, conn *grpc.Client
 		if err != nil {
 			return fmt.Errorf("transport, %s: %w", kind, err)
 		}
-		rep.transport = append(rep.transport, transportRow{name, rt})
+		rep.transport = append(rep.transport, transportRow{echoNames[kind], rt})
 	}
 	progress("transport: %d round trips to the plugin", 2*o.rtCalls)
 	rt, err := load.MeasureRoundTrips(ctx, o.rtCalls, transportGap, o.pid, load.NullCaller(conn))

@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,6 +75,20 @@ func StartEcho(self string, args []string, kind, dir string) (*Process, string, 
 	}
 }
 
+// EchoCaller returns one round trip to the echo server of kind at sock
+// (RawCaller, or NullCaller on a new connection) and a function closing
+// its connection.
+func EchoCaller(kind, sock string) (func() error, func(), error) {
+	if kind == EchoRaw {
+		return RawCaller(sock)
+	}
+	conn, err := Dial(sock)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NullCaller(conn), func() { conn.Close() }, nil
+}
+
 // RawCaller returns a call that writes 32 bytes to the raw echo server at
 // sock and reads them back, and a function closing its connection.
 func RawCaller(sock string) (func() error, func(), error) {
@@ -115,10 +128,11 @@ type RoundTrips struct {
 // gap; pid is the server's, for its CPU time (0: unknown).
 func MeasureRoundTrips(ctx context.Context, n int, gap time.Duration, pid int, call func() error) (RoundTrips, error) {
 	rt := RoundTrips{ServerCPU: -1}
-	var cpu0 time.Duration
-	cpuErr := errors.New("no pid")
+	cpu0 := time.Duration(-1)
 	if pid > 0 {
-		cpu0, cpuErr = CPUTime(pid)
+		if c, err := CPUTime(pid); err == nil {
+			cpu0 = c
+		}
 	}
 	for _, idle := range []bool{false, true} {
 		ds := make([]time.Duration, 0, n)
@@ -141,7 +155,7 @@ func MeasureRoundTrips(ctx context.Context, n int, gap time.Duration, pid int, c
 			rt.Hot = Summarize(ds)
 		}
 	}
-	if cpuErr == nil {
+	if cpu0 >= 0 {
 		if cpu1, err := CPUTime(pid); err == nil {
 			rt.ServerCPU = (cpu1 - cpu0) / time.Duration(2*n)
 		}

@@ -20,17 +20,9 @@ func TestEchoRoundTrips(t *testing.T) {
 			served := make(chan error, 1)
 			go func() { served <- ServeEcho(kind, l) }()
 			t.Cleanup(func() { l.Close(); <-served })
-			call, done := func() error { return nil }, func() {}
-			if kind == EchoRaw {
-				if call, done, err = RawCaller(sock); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				conn, err := Dial(sock)
-				if err != nil {
-					t.Fatal(err)
-				}
-				call, done = NullCaller(conn), func() { conn.Close() }
+			call, done, err := EchoCaller(kind, sock)
+			if err != nil {
+				t.Fatal(err)
 			}
 			defer done()
 			rt, err := MeasureRoundTrips(context.Background(), 5, 0, 0, call)
